@@ -28,7 +28,11 @@ class ExpertImpl : public torch::nn::Module {
   /// Maps x_l [rows, F, D] and x0 [rows, F, D] to [rows, F, D].
   virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& x0) = 0;
 
-  /// Returns the forward-pass FLOPs for one row (a multiply-add counts 2).
+  /// Returns the forward-pass FLOPs for one row. Counted: each multiply-add of
+  /// a matrix product or convolution as 2, each bias addition and each
+  /// elementwise product of two tensors as 1 per element. Not counted:
+  /// activations, softmax, normalisation statistics, pooling, dropout, scaling
+  /// by a constant and reshapes. Each expert's header lists its terms.
   virtual int64_t flops_per_row() const = 0;
 
   /// Returns the registered name of this expert's kind (e.g. "cross").
@@ -40,9 +44,8 @@ using Expert = std::shared_ptr<ExpertImpl>;
 /// Builds an expert from its shape and its YAML options (a mapping, possibly
 /// empty). `path` is the options' dotted config path, for error messages;
 /// unknown or invalid options throw ConfigError naming `path.key`.
-using ExpertFactory =
-    std::function<Expert(const ExpertShape& shape, const YAML::Node& options,
-                         const std::string& path)>;
+using ExpertFactory = std::function<Expert(const ExpertShape& shape, const YAML::Node& options,
+                                           const std::string& path)>;
 
 struct ExpertEntry {
   std::string name;
@@ -62,10 +65,20 @@ class ExpertRegistry {
   /// Returns true when `name` is registered.
   bool contains(const std::string& name) const;
 
-  /// Builds expert `name`; an unknown name throws ConfigError listing every
-  /// registered name.
+  /// Throws ConfigError `<name_path> = <name>: unknown expert (registered: ...)`
+  /// unless `name` is registered. `name_path` is where the name sits in the
+  /// config, e.g. `model.experts[2]`.
+  void check_name(const std::string& name, const std::string& name_path) const;
+
+  /// Builds expert `name` with options found at `options_path` (e.g.
+  /// `model.expert_options.cross`). An unknown name throws the check_name()
+  /// error with `options_path` standing for `name_path`; callers that know the
+  /// name's own path call check_name() first for a precise message.
   Expert create(const std::string& name, const ExpertShape& shape, const YAML::Node& options,
-                const std::string& path) const;
+                const std::string& options_path) const;
+
+  /// Returns the one-line description of `name` (empty when unknown).
+  std::string description(const std::string& name) const;
 
   /// Returns the registered names in registration order.
   std::vector<std::string> names() const;
