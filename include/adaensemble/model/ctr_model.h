@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "adaensemble/model/ada_ensemble.h"
+#include "adaensemble/model/routing.h"
 
 namespace adaensemble::model {
 
