@@ -80,8 +80,10 @@ class EmbeddingInputImpl : public torch::nn::Module {
   FeatureSpec spec_;
   EmbeddingInputOptions options_;
   std::vector<int64_t> categorical_offsets_;
-  /// Buffers of per-field row offsets, [C] and [N], on the module's device.
+  /// Buffers of per-field row offsets, [C] and [N], and of the cardinalities [C],
+  /// on the module's device.
   torch::Tensor categorical_offsets_buffer_;
+  torch::Tensor categorical_cardinalities_buffer_;
   torch::Tensor numeric_offsets_buffer_;
 };
 

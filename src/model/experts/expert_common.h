@@ -18,8 +18,10 @@ void check_expert_inputs(const torch::Tensor& x, const torch::Tensor& x0, const 
 /// Checks that an expert shape has at least one field and one dimension.
 void check_expert_shape(const ExpertShape& shape, const std::string& kind);
 
-/// Views [rows, F, D] as [rows, F * D].
-inline torch::Tensor flat_rows(const torch::Tensor& x) { return x.reshape({x.size(0), -1}); }
+/// Views [rows, F, D] as [rows, F * D] (sizes spelled out: -1 is ambiguous when rows == 0).
+inline torch::Tensor flat_rows(const torch::Tensor& x) {
+  return x.reshape({x.size(0), x.size(1) * x.size(2)});
+}
 
 /// Initialises a linear layer: xavier-uniform weight scaled by `gain`, zero bias.
 void init_linear(torch::nn::Linear& linear, double gain);

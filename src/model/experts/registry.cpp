@@ -2,8 +2,12 @@
 #include <stdexcept>
 
 #include "adaensemble/config/error.h"
+#include "adaensemble/model/experts/attention_expert.h"
+#include "adaensemble/model/experts/cnn_expert.h"
 #include "adaensemble/model/experts/cross_expert.h"
+#include "adaensemble/model/experts/dense_expert.h"
 #include "adaensemble/model/experts/expert.h"
+#include "adaensemble/model/experts/polynomial_expert.h"
 
 namespace adaensemble::model {
 
@@ -76,8 +80,16 @@ void register_builtin_experts() {
   // Registration happens once even if several threads ask at the same time.
   static std::once_flag once;
   std::call_once(once, [] {
+    register_if_absent({"dense", "MLP on the flat view, optionally gated by an SE FFN on x0",
+                        factory_of<DenseExpertImpl, DenseExpertOptions>()});
     register_if_absent({"cross", "DCN-V2 cross layer: x0 * (W x_l + b), full or low rank",
                         factory_of<CrossExpertImpl, CrossExpertOptions>()});
+    register_if_absent({"polynomial", "xDeepInt PIN layer: x_l * (W x0), W mixing fields",
+                        factory_of<PolynomialExpertImpl, PolynomialExpertOptions>()});
+    register_if_absent({"cnn", "Conv1D over projected positions, max-pool, linear back",
+                        factory_of<CnnExpertImpl, CnnExpertOptions>()});
+    register_if_absent({"attention", "multi-head self-attention over fields (AutoInt-like)",
+                        factory_of<AttentionExpertImpl, AttentionExpertOptions>()});
   });
 }
 
