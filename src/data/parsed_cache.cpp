@@ -1,0 +1,611 @@
+#include "adaensemble/data/parsed_cache.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <mutex>
+#include <thread>
+
+#include "adaensemble/config/error.h"
+#include "adaensemble/data/hashing.h"
+#include "adaensemble/data/row_parser.h"
+#include "adaensemble/util/files.h"
+
+namespace adaensemble::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int kCacheVersion = 1;
+constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
+
+std::string hex(uint64_t value) {
+  char buffer[17];
+  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+// A file written in large appends; throws DataError on any failure.
+class Writer {
+ public:
+  explicit Writer(const fs::path& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
+    if (!file_) throw DataError(path.string() + ": cannot write cache file (check data.cache_dir)");
+    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  }
+  ~Writer() {
+    if (file_) std::fclose(file_);
+  }
+  void write(const void* data, std::size_t bytes) {
+    if (bytes && std::fwrite(data, 1, bytes, file_) != bytes) fail();
+  }
+  void close() {
+    const int status = std::fclose(file_);
+    file_ = nullptr;
+    if (status != 0) fail();
+  }
+
+ private:
+  [[noreturn]] void fail() {
+    throw DataError(path_.string() + ": write failed: " + std::strerror(errno) +
+                    " (check free space in data.cache_dir)");
+  }
+  fs::path path_;
+  std::FILE* file_;
+};
+
+struct FieldDictionary {
+  struct Entry {
+    uint64_t hash;
+    int64_t count;
+    std::size_t offset;
+    uint32_t size;
+  };
+  FlatHashMap index{1024};
+  std::vector<Entry> entries;
+  std::string arena;
+
+  void add(uint64_t hash, const char* data, std::size_t size, int64_t count) {
+    bool inserted = false;
+    uint32_t& slot = index.insert(hash, static_cast<uint32_t>(entries.size()), &inserted);
+    if (!inserted) {
+      entries[slot].count += count;
+      return;
+    }
+    entries.push_back({hash, count, arena.size(), static_cast<uint32_t>(size)});
+    arena.append(data, size);
+  }
+};
+
+// One parser thread's state: dictionaries persist across rounds, the column
+// buffers hold the current chunk's rows.
+struct Worker {
+  std::vector<FieldDictionary> dictionaries;
+  std::vector<int64_t> missing;
+  int64_t positives = 0;
+
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  int64_t first_line = 0;
+  int64_t lines = 0;
+  std::vector<uint8_t> labels;
+  std::vector<std::vector<float>> numeric;
+  std::vector<std::vector<uint64_t>> hashes;
+  BadRowReport bad;
+};
+
+struct ParseJob {
+  const Schema* schema;
+  const FileSlice* slice;
+  const BadRowPolicy* policy;
+  std::string file_name;
+  int64_t header_lines = 0;
+};
+
+int64_t count_lines(const char* begin, const char* end) {
+  int64_t lines = 0;
+  for (const char* p = begin; p < end;) {
+    const void* found = std::memchr(p, '\n', end - p);
+    ++lines;
+    if (!found) break;
+    p = static_cast<const char*>(found) + 1;
+  }
+  return lines;
+}
+
+void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
+  const int64_t num_numeric = static_cast<int64_t>(worker->numeric.size());
+  const int64_t num_categorical = static_cast<int64_t>(worker->hashes.size());
+  worker->labels.clear();
+  for (auto& column : worker->numeric) column.clear();
+  for (auto& column : worker->hashes) column.clear();
+  worker->bad = BadRowReport();
+  const bool fail_fast = job.policy->mode == BadRowPolicy::Mode::kFail;
+  ParsedRow row;
+  std::string reason;
+  int64_t line = worker->first_line;
+  for (const char* p = worker->begin; p < worker->end; ++line) {
+    const char* newline = static_cast<const char*>(std::memchr(p, '\n', worker->end - p));
+    const char* end = newline ? newline : worker->end;
+    const int64_t data_row = line - job.header_lines;
+    const bool wanted = data_row >= job.slice->begin && (job.slice->end < 0 || data_row < job.slice->end);
+    if (wanted) {
+      ++worker->bad.rows;
+      if (parser.parse(p, end, &row, &reason)) {
+        worker->labels.push_back(row.label);
+        worker->positives += row.label;
+        for (int64_t f = 0; f < num_numeric; ++f) {
+          worker->numeric[f].push_back(row.numeric[f]);
+          worker->missing[f] += std::isnan(row.numeric[f]);
+        }
+        for (int64_t f = 0; f < num_categorical; ++f) {
+          const uint64_t hash = row.hashes[f];
+          worker->hashes[f].push_back(hash);
+          if (hash == kMissingHash) {
+            ++worker->missing[num_numeric + f];
+          } else {
+            worker->dictionaries[f].add(hash, row.values[f].data(), row.values[f].size(), 1);
+          }
+        }
+      } else {
+        ++worker->bad.count;
+        if (static_cast<int64_t>(worker->bad.first.size()) < std::max<int64_t>(job.policy->report_first, 1)) {
+          worker->bad.first.push_back({job.file_name, line + 1, reason});
+        }
+        if (fail_fast) return;
+      }
+    }
+    p = end + 1;
+  }
+}
+
+// Runs fn(i) for i in [0, n) on n threads.
+template <typename Fn>
+void run_parallel(std::size_t n, Fn fn) {
+  if (n == 1) {
+    fn(0);
+    return;
+  }
+  std::vector<std::thread> threads;
+  std::exception_ptr error;
+  std::mutex mutex;
+  for (std::size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  if (error) std::rethrow_exception(error);
+}
+
+std::vector<std::string> split_line(const char* begin, const char* end, char delimiter) {
+  if (end > begin && end[-1] == '\r') --end;
+  std::vector<std::string> out;
+  const char* p = begin;
+  while (true) {
+    const char* q = std::find(p, end, delimiter);
+    out.emplace_back(p, q);
+    if (q == end) break;
+    p = q + 1;
+  }
+  return out;
+}
+
+// Decides whether the first line is a header; throws when a required header
+// does not name the schema's columns.
+int64_t header_lines(const Schema& schema, const char* data, std::size_t size,
+                     const std::string& file_name) {
+  if (schema.header == HeaderMode::kNone || size == 0) return 0;
+  const char* end = static_cast<const char*>(std::memchr(data, '\n', size));
+  if (!end) end = data + size;
+  const std::vector<std::string> fields = split_line(data, end, schema.delimiter);
+  std::vector<std::string> names;
+  for (const Column& column : schema.columns) names.push_back(column.name);
+  if (fields == names) return 1;
+  if (schema.header == HeaderMode::kAuto) return 0;
+  std::string expected;
+  for (const std::string& name : names) expected += (expected.empty() ? "" : ",") + name;
+  throw DataError(file_name + ":1: header does not name the schema's columns " + expected +
+                  " (check data.format / data.header / data.columns)");
+}
+
+void write_dictionary(const fs::path& path, const std::vector<FieldDictionary>& dictionaries) {
+  Writer out(path);
+  for (const FieldDictionary& dictionary : dictionaries) {
+    const uint64_t count = dictionary.entries.size();
+    out.write(&count, sizeof(count));
+    for (const auto& entry : dictionary.entries) {
+      out.write(&entry.hash, 8);
+      out.write(&entry.count, 8);
+      out.write(&entry.size, 4);
+      out.write(dictionary.arena.data() + entry.offset, entry.size);
+    }
+  }
+  out.close();
+}
+
+// Decompresses a .gz file next to the cache so it can be memory-mapped.
+fs::path decompress(const fs::path& source, const fs::path& cache_dir, const std::string& key) {
+  const fs::path target = cache_dir / "tmp" / (key + "." + std::to_string(::getpid()) + ".txt");
+  fs::create_directories(target.parent_path());
+  gzFile in = gzopen(source.c_str(), "rb");
+  if (!in) throw DataError(source.filename().string() + ": cannot open gzip input");
+  gzbuffer(in, 1 << 20);
+  Writer out(target);
+  std::vector<char> buffer(1 << 20);
+  while (true) {
+    const int read = gzread(in, buffer.data(), static_cast<unsigned>(buffer.size()));
+    if (read < 0) {
+      int code = 0;
+      const std::string message = gzerror(in, &code);
+      gzclose(in);
+      throw DataError(source.filename().string() + ": corrupt gzip data: " + message +
+                      " (re-download or decompress the file)");
+    }
+    if (read == 0) break;
+    out.write(buffer.data(), static_cast<std::size_t>(read));
+  }
+  gzclose(in);
+  out.close();
+  return target;
+}
+
+std::string slice_key(const FileSlice& slice, const Schema& schema) {
+  std::error_code error;
+  if (!fs::is_regular_file(slice.path, error)) {
+    throw ConfigError(slice.path.string() + ": no such file (check the data split paths)");
+  }
+  const fs::path canonical = fs::weakly_canonical(slice.path);
+  uint64_t key = hash_bytes(canonical.string());
+  key = hash_combine(key, fs::file_size(canonical));
+  key = hash_combine(key, static_cast<uint64_t>(
+                              fs::last_write_time(canonical).time_since_epoch().count()));
+  key = hash_combine(key, static_cast<uint64_t>(slice.begin));
+  key = hash_combine(key, static_cast<uint64_t>(slice.end));
+  key = hash_combine(key, schema.hash());
+  key = hash_combine(key, kCacheVersion);
+  return hex(key);
+}
+
+void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& policy,
+           const fs::path& cache_dir, const std::string& key, const fs::path& staged,
+           int threads) {
+  ParseJob job{&schema, &slice, &policy, slice.path.filename().string(), 0};
+  fs::path temp_text;
+  const bool gz = slice.path.extension() == ".gz";
+  if (gz) temp_text = decompress(slice.path, cache_dir, key);
+  struct Cleanup {
+    fs::path path;
+    ~Cleanup() {
+      std::error_code ignored;
+      if (!path.empty()) fs::remove(path, ignored);
+    }
+  } cleanup{temp_text};
+  MappedFile input(gz ? temp_text : slice.path);
+  const char* data = input.data();
+  const std::size_t size = input.size();
+  job.header_lines = header_lines(schema, data, size, job.file_name);
+
+  const RowParser parser(schema);
+  const int64_t num_numeric = schema.num_numeric();
+  const int64_t num_categorical = schema.num_categorical();
+  const std::size_t num_workers = static_cast<std::size_t>(
+      threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<Worker> workers(num_workers);
+  for (Worker& worker : workers) {
+    worker.dictionaries.resize(num_categorical);
+    worker.missing.assign(num_numeric + num_categorical, 0);
+    worker.numeric.resize(num_numeric);
+    worker.hashes.resize(num_categorical);
+  }
+
+  Writer labels(staged / "labels.u8");
+  std::vector<std::unique_ptr<Writer>> numeric, hashes;
+  for (int64_t f = 0; f < num_numeric; ++f) {
+    numeric.push_back(std::make_unique<Writer>(staged / ("num." + std::to_string(f) + ".f32")));
+  }
+  for (int64_t f = 0; f < num_categorical; ++f) {
+    hashes.push_back(std::make_unique<Writer>(staged / ("cat." + std::to_string(f) + ".u64")));
+  }
+
+  BadRowReport report;
+  int64_t rows = 0;
+  int64_t line = 0;
+  std::size_t position = 0;
+  while (position < size) {
+    // Cut this round into one chunk per worker, each ending after a newline.
+    std::size_t chunks = 0;
+    for (; chunks < num_workers && position < size; ++chunks) {
+      std::size_t end = std::min(size, position + kChunkBytes);
+      if (end < size) {
+        const void* newline = std::memchr(data + end, '\n', size - end);
+        end = newline ? static_cast<const char*>(newline) - data + 1 : size;
+      }
+      workers[chunks].begin = data + position;
+      workers[chunks].end = data + end;
+      position = end;
+    }
+    run_parallel(chunks, [&](std::size_t i) {
+      workers[i].lines = count_lines(workers[i].begin, workers[i].end);
+    });
+    for (std::size_t i = 0; i < chunks; ++i) {
+      workers[i].first_line = line;
+      line += workers[i].lines;
+    }
+    run_parallel(chunks, [&](std::size_t i) { parse_chunk(job, parser, &workers[i]); });
+    for (std::size_t i = 0; i < chunks; ++i) {
+      Worker& worker = workers[i];
+      if (worker.bad.count > 0 && policy.mode == BadRowPolicy::Mode::kFail) {
+        throw DataError(worker.bad.first.front().message());
+      }
+      report.merge(worker.bad, policy.report_first);
+      const int64_t n = static_cast<int64_t>(worker.labels.size());
+      rows += n;
+      labels.write(worker.labels.data(), n);
+      for (int64_t f = 0; f < num_numeric; ++f) numeric[f]->write(worker.numeric[f].data(), n * 4);
+      for (int64_t f = 0; f < num_categorical; ++f) {
+        hashes[f]->write(worker.hashes[f].data(), n * 8);
+      }
+    }
+    if (slice.end >= 0 && line - job.header_lines >= slice.end) break;
+  }
+  const int64_t data_lines = line - job.header_lines;
+  if (data_lines <= 0) {
+    throw DataError(job.file_name + ": empty file (no data rows; check the data split paths)");
+  }
+  if (slice.end > data_lines || slice.begin >= data_lines) {
+    throw DataError(job.file_name + ": rows [" + std::to_string(slice.begin) + ", " +
+                    std::to_string(slice.end) + ") asked, the file has " +
+                    std::to_string(data_lines) + " data rows (check the split's rows)");
+  }
+  labels.close();
+  for (auto& writer : numeric) writer->close();
+  for (auto& writer : hashes) writer->close();
+
+  // Merge the workers' dictionaries and counters into the first worker's.
+  Worker& total = workers.front();
+  for (std::size_t i = 1; i < workers.size(); ++i) {
+    total.positives += workers[i].positives;
+    for (std::size_t f = 0; f < total.missing.size(); ++f) total.missing[f] += workers[i].missing[f];
+    for (int64_t f = 0; f < num_categorical; ++f) {
+      const FieldDictionary& other = workers[i].dictionaries[f];
+      for (const auto& entry : other.entries) {
+        total.dictionaries[f].add(entry.hash, other.arena.data() + entry.offset, entry.size,
+                                  entry.count);
+      }
+    }
+  }
+  write_dictionary(staged / "dict.bin", total.dictionaries);
+
+  nlohmann::json meta;
+  meta["version"] = kCacheVersion;
+  meta["source"] = slice.path.string();
+  meta["rows"] = rows;
+  meta["positives"] = total.positives;
+  meta["missing"] = total.missing;
+  meta["num_numeric"] = num_numeric;
+  meta["num_categorical"] = num_categorical;
+  nlohmann::json first = nlohmann::json::array();
+  for (const BadRow& bad : report.first) {
+    first.push_back({{"file", bad.file}, {"line", bad.line}, {"reason", bad.reason}});
+  }
+  meta["bad_rows"] = {{"count", report.count}, {"rows", report.rows}, {"first", first}};
+  std::ofstream(staged / "meta.json") << meta.dump(1);
+  mark_complete(staged);
+}
+
+uint64_t directory_checksum(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename() != "COMPLETE") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  uint64_t checksum = hash_bytes("adaensemble-cache");
+  for (const fs::path& file : files) {
+    checksum = hash_combine(checksum, hash_bytes(file.filename().string()));
+    checksum = hash_combine(checksum, fs::file_size(file));
+    // The small metadata files are hashed whole, big column files by their edges.
+    std::ifstream in(file, std::ios::binary);
+    std::string head(4096, '\0');
+    in.read(head.data(), head.size());
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    checksum = hash_combine(checksum, hash_bytes(head));
+    if (file.extension() == ".json") {
+      checksum = hash_combine(checksum, hash_bytes(read_text_file(file)));
+    }
+  }
+  return checksum;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw DataError(path.string() + ": cannot open: " + std::strerror(errno));
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    ::close(fd);
+    throw DataError(path.string() + ": cannot stat: " + std::strerror(errno));
+  }
+  size_ = static_cast<std::size_t>(info.st_size);
+  if (size_ > 0) {
+    void* mapped = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+    if (mapped == MAP_FAILED) {
+      ::close(fd);
+      throw DataError(path.string() + ": cannot memory-map: " + std::strerror(errno));
+    }
+    data_ = static_cast<const char*>(mapped);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<char*>(data_), size_);
+}
+
+fs::path resolve_cache_dir(const fs::path& configured) {
+  if (!configured.empty()) return configured;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return fs::path(xdg) / "adaensemble";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return fs::path(home) / ".cache" / "adaensemble";
+  return fs::temp_directory_path() / "adaensemble-cache";
+}
+
+void mark_complete(const fs::path& dir) {
+  std::ofstream out(dir / "COMPLETE");
+  out << hex(directory_checksum(dir)) << "\n";
+  out.close();
+  if (!out) throw DataError((dir / "COMPLETE").string() + ": write failed (check free space)");
+}
+
+bool is_complete(const fs::path& dir) {
+  std::error_code error;
+  if (!fs::is_regular_file(dir / "COMPLETE", error)) return false;
+  std::ifstream in(dir / "COMPLETE");
+  std::string recorded;
+  in >> recorded;
+  return recorded == hex(directory_checksum(dir));
+}
+
+void publish_directory(const fs::path& staged, const fs::path& target) {
+  std::error_code error;
+  if (fs::exists(target) && !is_complete(target)) fs::remove_all(target, error);
+  fs::rename(staged, target, error);
+  if (error) {
+    // Another process published the same key first; its copy is equivalent.
+    fs::remove_all(staged, error);
+    if (!is_complete(target)) {
+      throw DataError(target.string() + ": cannot publish cache directory (check data.cache_dir)");
+    }
+  }
+}
+
+std::shared_ptr<const ParsedSlice> ParsedSlice::open(const FileSlice& slice, const Schema& schema,
+                                                     const BadRowPolicy& policy,
+                                                     const fs::path& cache_dir, int threads) {
+  const std::string key = slice_key(slice, schema);
+  const fs::path dir = cache_dir / ("v" + std::to_string(kCacheVersion)) / "parsed" / key;
+  if (!is_complete(dir)) {
+    fs::create_directories(dir.parent_path());
+    std::random_device random;
+    const fs::path staged = dir.parent_path() / (key + ".tmp." + std::to_string(::getpid()) + "." +
+                                                 std::to_string(random()));
+    fs::create_directories(staged);
+    try {
+      build(slice, schema, policy, cache_dir, key, staged, threads);
+    } catch (...) {
+      std::error_code ignored;
+      fs::remove_all(staged, ignored);
+      throw;
+    }
+    publish_directory(staged, dir);
+  }
+  std::shared_ptr<ParsedSlice> parsed(new ParsedSlice());
+  parsed->key_ = key;
+  parsed->source_ = slice.path;
+  parsed->load(dir);
+
+  // A cache built under `skip` still remembers its bad rows; apply this run's policy.
+  const BadRowReport& bad = parsed->bad_rows_;
+  if (bad.count > 0 && policy.mode == BadRowPolicy::Mode::kFail) {
+    throw DataError(bad.first.front().message());
+  }
+  if (bad.count > 0 && bad.count > policy.max_fraction * static_cast<double>(bad.rows)) {
+    char percent[32];
+    std::snprintf(percent, sizeof(percent), "%.2f%%", 100.0 * bad.count / bad.rows);
+    std::ostringstream limit;
+    limit << policy.max_fraction;
+    throw DataError(slice.path.filename().string() + ": " + std::to_string(bad.count) + " of " +
+                    std::to_string(bad.rows) + " rows are bad (" + percent +
+                    "), above data.bad_rows.max_fraction = " + limit.str() + " (first: " +
+                    bad.first.front().message() + ")");
+  }
+  return parsed;
+}
+
+void ParsedSlice::load(const fs::path& dir) {
+  dir_ = dir;
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(read_text_file(dir / "meta.json"));
+    rows_ = meta.at("rows").get<int64_t>();
+    positives_ = meta.at("positives").get<int64_t>();
+    missing_ = meta.at("missing").get<std::vector<int64_t>>();
+    const auto& bad = meta.at("bad_rows");
+    bad_rows_.count = bad.at("count").get<int64_t>();
+    bad_rows_.rows = bad.at("rows").get<int64_t>();
+    for (const auto& row : bad.at("first")) {
+      bad_rows_.first.push_back({row.at("file").get<std::string>(), row.at("line").get<int64_t>(),
+                                 row.at("reason").get<std::string>()});
+    }
+  } catch (const nlohmann::json::exception& error) {
+    throw DataError(dir.string() + ": corrupt cache metadata (" + error.what() +
+                    "; delete the directory to rebuild it)");
+  }
+  labels_ = std::make_unique<MappedFile>(dir / "labels.u8");
+  const int64_t num_numeric = meta.at("num_numeric").get<int64_t>();
+  const int64_t num_categorical = meta.at("num_categorical").get<int64_t>();
+  for (int64_t f = 0; f < num_numeric; ++f) {
+    numeric_.push_back(std::make_unique<MappedFile>(dir / ("num." + std::to_string(f) + ".f32")));
+  }
+  for (int64_t f = 0; f < num_categorical; ++f) {
+    hashes_.push_back(std::make_unique<MappedFile>(dir / ("cat." + std::to_string(f) + ".u64")));
+  }
+}
+
+const uint8_t* ParsedSlice::labels() const {
+  return reinterpret_cast<const uint8_t*>(labels_->data());
+}
+
+const float* ParsedSlice::numeric(int64_t field) const {
+  return reinterpret_cast<const float*>(numeric_.at(field)->data());
+}
+
+const uint64_t* ParsedSlice::hashes(int64_t field) const {
+  return reinterpret_cast<const uint64_t*>(hashes_.at(field)->data());
+}
+
+std::vector<std::vector<DictionaryEntry>> ParsedSlice::dictionary() const {
+  const std::string bytes = read_text_file(dir_ / "dict.bin");
+  std::vector<std::vector<DictionaryEntry>> out(hashes_.size());
+  std::size_t offset = 0;
+  auto take = [&](void* target, std::size_t size) {
+    if (offset + size > bytes.size()) {
+      throw DataError(dir_.string() + "/dict.bin: truncated (delete the directory to rebuild it)");
+    }
+    std::memcpy(target, bytes.data() + offset, size);
+    offset += size;
+  };
+  for (auto& field : out) {
+    uint64_t count = 0;
+    take(&count, 8);
+    field.resize(count);
+    for (DictionaryEntry& entry : field) {
+      uint32_t size = 0;
+      take(&entry.hash, 8);
+      take(&entry.count, 8);
+      take(&size, 4);
+      entry.value.resize(size);
+      take(entry.value.data(), size);
+    }
+  }
+  return out;
+}
+
+}  // namespace adaensemble::data
