@@ -14,6 +14,7 @@
 
 #include "adaensemble/config/data_config.h"
 #include "adaensemble/data/bad_rows.h"
+#include "adaensemble/data/features.h"
 #include "adaensemble/data/parsed_cache.h"
 #include "adaensemble/data/row_parser.h"
 #include "adaensemble/data/schema.h"
@@ -88,26 +89,5 @@ std::shared_ptr<const EncodedSplit> encode_files(const std::vector<FileSlice>& f
                                                  const BadRowPolicy& policy,
                                                  const std::string& cache_dir,
                                                  BadRowReport* report, int threads = 0);
-
-/// Writes schema.json and vocabulary.tsv into `dir` (a checkpoint directory).
-void save_features(const Schema& schema, const Vocabulary& vocabulary,
-                   const std::filesystem::path& dir);
-/// Reads what save_features wrote.
-std::pair<Schema, Vocabulary> load_features(const std::filesystem::path& dir);
-
-/// Encodes raw feature strings of single rows for prediction and export.
-class RowEncoder {
- public:
-  RowEncoder(const Schema& schema, const Vocabulary& vocabulary);
-
-  /// Encodes one row's raw string fields (label excluded, schema column
-  /// order) into `ids` [num_categorical] and `numeric` [num_numeric] (NaN =
-  /// missing). Throws DataError naming the problem for a malformed row.
-  void encode(const std::vector<std::string>& fields, int64_t* ids, float* numeric) const;
-
- private:
-  const Vocabulary* vocabulary_;
-  RowParser parser_;
-};
 
 }  // namespace adaensemble::data
