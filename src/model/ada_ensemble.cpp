@@ -68,7 +68,9 @@ RoutingStats AdaEnsembleImpl::take_stats() {
   return out;
 }
 
-ParameterGroups AdaEnsembleImpl::parameter_groups() const {
+std::vector<at::Tensor> AdaEnsembleImpl::embedding_parameters() { return embedding_->parameters(); }
+
+ParameterGroups AdaEnsembleImpl::parameter_groups() {
   std::unordered_set<const void*> gate_params;
   auto add_gate = [&](const NoisyCosineGate& gate) {
     for (const auto& p : gate->parameters()) gate_params.insert(p.unsafeGetTensorImpl());

@@ -18,7 +18,7 @@ EstimatorImpl::EstimatorImpl(int64_t input_dim, EstimatorKind kind, int64_t hidd
 }
 
 at::Tensor EstimatorImpl::forward(const at::Tensor& x) {
-  at::Tensor out = first(x.reshape({x.size(0), -1}));
+  at::Tensor out = first(x.reshape({x.size(0), first->options.in_features()}));
   if (second) out = second(at::relu(out));
   return out.squeeze(1);
 }

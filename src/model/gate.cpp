@@ -5,6 +5,7 @@
 #include <torch/nn/init.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <ostream>
 
 namespace adaensemble::model {
@@ -21,6 +22,13 @@ NoisyCosineGateImpl::NoisyCosineGateImpl(NoisyCosineGateOptions options) : optio
   const int64_t hidden = std::max<int64_t>(1, options_.input_dim / options_.reduction);
   reduce = register_module("reduce", torch::nn::Linear(options_.input_dim, hidden));
   project = register_module("project", torch::nn::Linear(hidden, options_.gate_dim));
+  // Glorot weights and zero biases, as Keras initialises the reference gate:
+  // with a bias the FFN output starts nearly constant across rows (the
+  // embeddings start small), so every row would route alike.
+  for (torch::nn::Linear* linear : {&reduce, &project}) {
+    torch::nn::init::xavier_uniform_((*linear)->weight);
+    torch::nn::init::zeros_((*linear)->bias);
+  }
   expert_embeddings =
       register_parameter("expert_embeddings", at::empty({options_.num_outputs, options_.gate_dim}));
   torch::nn::init::xavier_uniform_(expert_embeddings);
@@ -35,9 +43,12 @@ torch::Tensor NoisyCosineGateImpl::temperature() const {
 }
 
 torch::Tensor NoisyCosineGateImpl::forward(const torch::Tensor& x0) {
-  torch::Tensor flat = x0.reshape({x0.size(0), -1});
-  TORCH_CHECK(flat.size(1) == options_.input_dim, "NoisyCosineGate: expected ", options_.input_dim,
-              " input features per row, got ", flat.size(1));
+  const int64_t rows = x0.dim() >= 1 ? x0.size(0) : 0;
+  TORCH_CHECK(x0.dim() >= 2 && x0.numel() == rows * options_.input_dim,
+              "NoisyCosineGate: expected ", options_.input_dim, " input features per row, got ",
+              x0.sizes());
+  // Sizes spelled out: -1 is ambiguous when there are no rows.
+  torch::Tensor flat = x0.reshape({rows, options_.input_dim});
   if (options_.stop_gradient) flat = flat.detach();
   if (is_training() && options_.noise_eps > 0.0) {
     flat = flat * at::empty_like(flat).uniform_(1.0 - options_.noise_eps, 1.0 + options_.noise_eps);

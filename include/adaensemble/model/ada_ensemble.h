@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adaensemble/model/controller.h"
+#include "adaensemble/model/ctr_model.h"
 #include "adaensemble/model/embedding.h"
 #include "adaensemble/model/feature_spec.h"
 #include "adaensemble/model/moe_layer.h"
@@ -33,7 +34,7 @@ namespace adaensemble::model {
 /// probabilities keeps the output a logit for BCE-with-logits and is stable.
 /// The current training step (for annealed k) is the int64 buffer
 /// `anneal_step`, saved with the module's state.
-class AdaEnsembleImpl : public torch::nn::Module {
+class AdaEnsembleImpl : public CtrModelImpl {
  public:
   AdaEnsembleImpl(EmbeddingInput embedding, std::vector<SparseMoELayer> layers,
                   DepthController controller, TopKSchedule schedule);
@@ -41,22 +42,25 @@ class AdaEnsembleImpl : public torch::nn::Module {
   /// Maps categorical int64 [B, C] and numeric float32 [B, N] to logits [B]
   /// and the auxiliary losses.
   ModelOutput forward(const at::Tensor& categorical, const at::Tensor& numeric,
-                      RoutingMode mode = RoutingMode::kHard);
+                      RoutingMode mode) override;
 
   /// Splits named_parameters() into gates (U) and model (theta), each once.
-  ParameterGroups parameter_groups() const;
+  ParameterGroups parameter_groups() override;
+
+  /// Returns the embedding tables (part of theta).
+  std::vector<at::Tensor> embedding_parameters() override;
 
   /// Sets the training step that the top-k annealing reads.
-  void set_step(int64_t step);
+  void set_step(int64_t step) override;
   /// Returns the training step stored in the `anneal_step` buffer.
   int64_t step() const;
   /// Returns k at the current step (layers with fewer experts use all of theirs).
   int64_t current_top_k() const;
 
   /// Starts or stops accumulating RoutingStats over forward passes.
-  void set_collect_stats(bool collect);
+  void set_collect_stats(bool collect) override;
   /// Returns the statistics gathered so far and resets them.
-  RoutingStats take_stats();
+  RoutingStats take_stats() override;
 
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   SparseMoELayer& layer(int64_t index) { return layers_.at(index); }
