@@ -19,14 +19,13 @@ using testing::small_spec;
 
 AdaEnsemble build(const std::string& yaml) {
   register_builtin_experts();
-  testing::register_test_expert();
   const config::ModelConfig config =
       config::parse_model_config(config::ConfigNode(YAML::Load(yaml), "model"));
   return build_model(config, small_spec());
 }
 
 const char* kThreeLayers =
-    "{num_layers: 3, experts: [test_tanh, cross, test_tanh], embedding_dim: 4,"
+    "{num_layers: 3, experts: [dense, cross, polynomial], embedding_dim: 4,"
     " gate: {top_k: 2, anneal_steps: 0, reduction: 2, gate_dim: 6}}";
 
 TEST(AdaEnsembleTest, HardRoutingReturnsRowsInInputOrder) {
@@ -78,7 +77,7 @@ TEST(AdaEnsembleTest, DeeperLayersRunOnlyOnRowsThatReachThem) {
 TEST(AdaEnsembleTest, DisabledControllerRunsFullDepth) {
   torch::manual_seed(8);
   AdaEnsemble model = build(
-      "{num_layers: 3, experts: [test_tanh, cross], embedding_dim: 4,"
+      "{num_layers: 3, experts: [dense, cross], embedding_dim: 4,"
       " gate: {top_k: 1, anneal_steps: 0, reduction: 2}, controller: {enabled: false}}");
   model->eval();
   EXPECT_EQ(model->controller()->estimators.size(), 1u);
@@ -167,7 +166,7 @@ TEST(AdaEnsembleTest, ParameterGroupsPartitionTheParameters) {
 TEST(AdaEnsembleTest, StepDrivesAnnealedTopKAndIsABuffer) {
   torch::manual_seed(13);
   AdaEnsemble model = build(
-      "{num_layers: 2, experts: [test_tanh, cross, test_tanh], embedding_dim: 4,"
+      "{num_layers: 2, experts: [dense, cross, polynomial], embedding_dim: 4,"
       " gate: {top_k: 1, anneal_steps: 10, reduction: 2}}");
   EXPECT_EQ(model->current_top_k(), 3);
   model->set_step(5);
@@ -199,8 +198,7 @@ TEST(AdaEnsembleTest, SparseRoutingAndEarlyExitCostFewerFlops) {
     model->forward(batch.categorical, batch.numeric, RoutingMode::kHard);
     return model->take_stats().flops;
   };
-  const std::string base =
-      "num_layers: 3, experts: [test_tanh, cross, test_tanh], embedding_dim: 4";
+  const std::string base = "num_layers: 3, experts: [dense, cross, polynomial], embedding_dim: 4";
   const double k1 = flops_of("{" + base + ", gate: {top_k: 1, anneal_steps: 0}}");
   const double k3 = flops_of("{" + base + ", gate: {top_k: 3, anneal_steps: 0}}");
   const double full =

@@ -1,5 +1,6 @@
-// Helpers for the model tests: a tiny registered expert with a known form and
-// a call counter, and random inputs for a small feature spec.
+// Helpers for the model tests: a tiny expert with a known form and a call
+// counter (used directly, never registered, so the global registry stays the
+// built-ins), and random inputs for a small feature spec.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -34,16 +35,6 @@ class TestExpertImpl : public ExpertImpl {
  private:
   ExpertShape shape_;
 };
-
-/// Registers `test_tanh` in the global registry (idempotent).
-inline void register_test_expert() {
-  ExpertRegistry& registry = ExpertRegistry::global();
-  if (registry.contains("test_tanh")) return;
-  registry.add({"test_tanh", "test expert: tanh(x W) * (1 + x0)",
-                [](const ExpertShape& shape, const YAML::Node&, const std::string&) {
-                  return Expert(std::make_shared<TestExpertImpl>(shape));
-                }});
-}
 
 /// Two numeric and three categorical fields.
 inline FeatureSpec small_spec() {
