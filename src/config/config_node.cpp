@@ -114,13 +114,17 @@ void ConfigNode::finish() const {
 }
 
 void ConfigNode::fail(const std::string& key, const std::string& expectation) const {
-  YAML::Node value = node_.IsMap() ? node_[key] : YAML::Node();
+  // A missing key yields an invalid node that cannot be rebound, so `value`
+  // starts valid and is rebound only to nodes that exist.
+  YAML::Node value;
+  const YAML::Node direct = node_.IsMap() ? node_[key] : YAML::Node();
+  if (direct.IsDefined()) value.reset(direct);
   // Keys with an index suffix ("list[2]") address an element of a list.
   const auto bracket = key.find('[');
   if (bracket != std::string::npos && node_.IsMap()) {
     const YAML::Node list = node_[key.substr(0, bracket)];
     const std::size_t index = std::stoul(key.substr(bracket + 1));
-    if (list.IsSequence() && index < list.size()) value = list[index];
+    if (list.IsSequence() && index < list.size()) value.reset(list[index]);
   }
   const std::string shown =
       value.IsDefined() && !value.IsNull() ? render_inline(value) : std::string("(absent)");
