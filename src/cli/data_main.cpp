@@ -1,6 +1,5 @@
 // adaensemble-data: make synthetic Criteo-format data or inspect input files.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "adaensemble/config/error.h"

@@ -193,7 +193,10 @@ YAML::Node to_yaml(const DataConfig& config) {
   out["format"] = config.format;
   if (!config.delimiter.empty()) {
     const char c = config.delimiter[0];
-    out["delimiter"] = c == '\t' ? "tab" : c == ',' ? "comma" : c == ' ' ? "space" : config.delimiter;
+    out["delimiter"] = c == '\t'  ? "tab"
+                       : c == ',' ? "comma"
+                       : c == ' ' ? "space"
+                                  : config.delimiter;
   }
   if (config.header) {
     out["header"] = *config.header == HeaderMode::kPresent ? "true"

@@ -99,9 +99,8 @@ void BatchIterator::start_prefetch() {
       int64_t batch;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [&] {
-          return stop_ || static_cast<int64_t>(ready_.size()) < options_.prefetch;
-        });
+        changed_.wait(
+            lock, [&] { return stop_ || static_cast<int64_t>(ready_.size()) < options_.prefetch; });
         if (stop_ || next_to_build_ >= total) return;
         batch = next_to_build_;
       }

@@ -25,9 +25,9 @@ void encode_into(const ParsedSlice& parsed, const Vocabulary& vocabulary, const 
                  int threads) {
   const int64_t fields = parsed.num_categorical();
   const int64_t rows = parsed.rows();
-  const int64_t workers = std::min<int64_t>(
-      std::max<int64_t>(fields, 1),
-      threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t workers =
+      std::min<int64_t>(std::max<int64_t>(fields, 1),
+                        threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
   std::vector<std::string> errors(workers);
   for (int64_t w = 0; w < workers; ++w) {
@@ -87,15 +87,14 @@ std::vector<std::vector<DictionaryEntry>> count_values(const ParsedSlice& parsed
   return dictionary;
 }
 
-void merge_counts(std::vector<std::vector<DictionaryEntry>>* total,
-                  std::vector<FlatHashMap>* index,
+void merge_counts(std::vector<std::vector<DictionaryEntry>>* total, std::vector<FlatHashMap>* index,
                   std::vector<std::vector<DictionaryEntry>> part) {
   for (std::size_t f = 0; f < part.size(); ++f) {
     for (DictionaryEntry& entry : part[f]) {
       if (entry.count == 0) continue;
       bool inserted = false;
-      uint32_t& slot = (*index)[f].insert(entry.hash, static_cast<uint32_t>((*total)[f].size()),
-                                          &inserted);
+      uint32_t& slot =
+          (*index)[f].insert(entry.hash, static_cast<uint32_t>((*total)[f].size()), &inserted);
       if (inserted) {
         (*total)[f].push_back(std::move(entry));
       } else {
@@ -147,7 +146,8 @@ std::shared_ptr<const EncodedIds> EncodedIds::open(const ParsedSlice& parsed,
   for (int64_t f = 0; f < parsed.num_categorical(); ++f) {
     ids->ids_.push_back(std::make_unique<MappedFile>(dir / ("ids." + std::to_string(f) + ".i32")));
     if (ids->ids_.back()->size() != static_cast<std::size_t>(parsed.rows()) * 4) {
-      throw DataError(dir.string() + ": id file size does not match the parsed rows (delete the "
+      throw DataError(dir.string() +
+                      ": id file size does not match the parsed rows (delete the "
                       "directory to rebuild it)");
     }
   }
@@ -193,11 +193,10 @@ void EncodedSplit::copy_rows(std::size_t part_index, int64_t row, int64_t count,
 }
 
 std::shared_ptr<const EncodedSplit> encode_files(const std::vector<FileSlice>& files,
-                                                 const Schema& schema,
-                                                 const Vocabulary& vocabulary,
+                                                 const Schema& schema, const Vocabulary& vocabulary,
                                                  const BadRowPolicy& policy,
-                                                 const std::string& cache_dir,
-                                                 BadRowReport* report, int threads) {
+                                                 const std::string& cache_dir, BadRowReport* report,
+                                                 int threads) {
   const fs::path cache = resolve_cache_dir(cache_dir);
   std::vector<EncodedSplit::Part> parts;
   for (const FileSlice& file : files) {

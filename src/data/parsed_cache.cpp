@@ -12,10 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
-#include <mutex>
 #include <thread>
 
 #include "adaensemble/config/error.h"
@@ -138,7 +138,8 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
     const char* newline = static_cast<const char*>(std::memchr(p, '\n', worker->end - p));
     const char* end = newline ? newline : worker->end;
     const int64_t data_row = line - job.header_lines;
-    const bool wanted = data_row >= job.slice->begin && (job.slice->end < 0 || data_row < job.slice->end);
+    const bool wanted =
+        data_row >= job.slice->begin && (job.slice->end < 0 || data_row < job.slice->end);
     if (wanted) {
       ++worker->bad.rows;
       if (parser.parse(p, end, &row, &reason)) {
@@ -159,7 +160,8 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
         }
       } else {
         ++worker->bad.count;
-        if (static_cast<int64_t>(worker->bad.first.size()) < std::max<int64_t>(job.policy->report_first, 1)) {
+        if (static_cast<int64_t>(worker->bad.first.size()) <
+            std::max<int64_t>(job.policy->report_first, 1)) {
           worker->bad.first.push_back({job.file_name, line + 1, reason});
         }
         if (fail_fast) return;
@@ -273,8 +275,8 @@ std::string slice_key(const FileSlice& slice, const Schema& schema) {
   const fs::path canonical = fs::weakly_canonical(slice.path);
   uint64_t key = hash_bytes(canonical.string());
   key = hash_combine(key, fs::file_size(canonical));
-  key = hash_combine(key, static_cast<uint64_t>(
-                              fs::last_write_time(canonical).time_since_epoch().count()));
+  key = hash_combine(
+      key, static_cast<uint64_t>(fs::last_write_time(canonical).time_since_epoch().count()));
   key = hash_combine(key, static_cast<uint64_t>(slice.begin));
   key = hash_combine(key, static_cast<uint64_t>(slice.end));
   key = hash_combine(key, schema.hash());
@@ -283,8 +285,7 @@ std::string slice_key(const FileSlice& slice, const Schema& schema) {
 }
 
 void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& policy,
-           const fs::path& cache_dir, const std::string& key, const fs::path& staged,
-           int threads) {
+           const fs::path& cache_dir, const std::string& key, const fs::path& staged, int threads) {
   ParseJob job{&schema, &slice, &policy, slice.path.filename().string(), 0};
   fs::path temp_text;
   const bool gz = slice.path.extension() == ".gz";
@@ -381,7 +382,8 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
   Worker& total = workers.front();
   for (std::size_t i = 1; i < workers.size(); ++i) {
     total.positives += workers[i].positives;
-    for (std::size_t f = 0; f < total.missing.size(); ++f) total.missing[f] += workers[i].missing[f];
+    for (std::size_t f = 0; f < total.missing.size(); ++f)
+      total.missing[f] += workers[i].missing[f];
     for (int64_t f = 0; f < num_categorical; ++f) {
       const FieldDictionary& other = workers[i].dictionaries[f];
       for (const auto& entry : other.entries) {
@@ -533,8 +535,8 @@ std::shared_ptr<const ParsedSlice> ParsedSlice::open(const FileSlice& slice, con
     limit << policy.max_fraction;
     throw DataError(slice.path.filename().string() + ": " + std::to_string(bad.count) + " of " +
                     std::to_string(bad.rows) + " rows are bad (" + percent +
-                    "), above data.bad_rows.max_fraction = " + limit.str() + " (first: " +
-                    bad.first.front().message() + ")");
+                    "), above data.bad_rows.max_fraction = " + limit.str() +
+                    " (first: " + bad.first.front().message() + ")");
   }
   return parsed;
 }

@@ -46,13 +46,18 @@ RowParser::RowParser(const Schema& schema) : schema_(schema) {
   int categorical = 0;
   for (const Column& column : schema_.columns) {
     switch (column.kind) {
-      case ColumnKind::kNumeric: slot_.push_back(numeric++); break;
-      case ColumnKind::kCategorical: slot_.push_back(categorical++); break;
+      case ColumnKind::kNumeric:
+        slot_.push_back(numeric++);
+        break;
+      case ColumnKind::kCategorical:
+        slot_.push_back(categorical++);
+        break;
       case ColumnKind::kHour:
         slot_.push_back(categorical);
         categorical += 2;
         break;
-      default: slot_.push_back(-1);
+      default:
+        slot_.push_back(-1);
     }
   }
   fields_ = static_cast<int64_t>(schema_.columns.size());
@@ -60,8 +65,8 @@ RowParser::RowParser(const Schema& schema) : schema_(schema) {
   numeric_ = numeric;
 }
 
-bool RowParser::parse_number(std::string_view name, const char* begin, const char* end,
-                             float* out, std::string* reason) {
+bool RowParser::parse_number(std::string_view name, const char* begin, const char* end, float* out,
+                             std::string* reason) {
   const char* p = begin;
   const bool negative = p < end && *p == '-';
   if (p < end && (*p == '-' || *p == '+')) ++p;
@@ -106,7 +111,9 @@ bool RowParser::parse_number(std::string_view name, const char* begin, const cha
 void RowParser::missing(std::size_t column, ParsedRow* row) const {
   const int slot = slot_[column];
   switch (schema_.columns[column].kind) {
-    case ColumnKind::kNumeric: row->numeric[slot] = std::numeric_limits<float>::quiet_NaN(); break;
+    case ColumnKind::kNumeric:
+      row->numeric[slot] = std::numeric_limits<float>::quiet_NaN();
+      break;
     case ColumnKind::kHour:
       row->hashes[slot + 1] = kMissingHash;
       row->values[slot + 1] = {};
@@ -115,7 +122,8 @@ void RowParser::missing(std::size_t column, ParsedRow* row) const {
       row->hashes[slot] = kMissingHash;
       row->values[slot] = {};
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -147,7 +155,8 @@ bool RowParser::field(std::size_t column, const char* begin, const char* end, Pa
   }
   const int slot = slot_[column];
   switch (spec.kind) {
-    case ColumnKind::kNumeric: return parse_number(spec.name, begin, end, &row->numeric[slot], reason);
+    case ColumnKind::kNumeric:
+      return parse_number(spec.name, begin, end, &row->numeric[slot], reason);
     case ColumnKind::kCategorical:
       row->hashes[slot] = hash_bytes(begin, size);
       row->values[slot] = std::string_view(begin, size);
@@ -173,7 +182,8 @@ bool RowParser::field(std::size_t column, const char* begin, const char* end, Pa
       row->hashes[slot + 1] = hash_bytes(row->values[slot + 1]);
       return true;
     }
-    default: return true;
+    default:
+      return true;
   }
 }
 

@@ -21,7 +21,8 @@ Schema criteo_schema() {
   schema.delimiter = '\t';
   schema.allow_short_rows = true;
   schema.columns.push_back({"label", ColumnKind::kLabel, ""});
-  for (int i = 1; i <= 13; ++i) schema.columns.push_back({"I" + std::to_string(i), ColumnKind::kNumeric, ""});
+  for (int i = 1; i <= 13; ++i)
+    schema.columns.push_back({"I" + std::to_string(i), ColumnKind::kNumeric, ""});
   for (int i = 1; i <= 26; ++i) {
     schema.columns.push_back({"C" + std::to_string(i), ColumnKind::kCategorical, ""});
   }
@@ -33,10 +34,12 @@ Schema avazu_schema() {
   schema.format = "avazu";
   schema.delimiter = ',';
   schema.header = HeaderMode::kAuto;
-  const char* names[] = {"id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain",
-                         "site_category", "app_id", "app_domain", "app_category", "device_id",
-                         "device_ip", "device_model", "device_type", "device_conn_type", "C14",
-                         "C15", "C16", "C17", "C18", "C19", "C20", "C21"};
+  const char* names[] = {"id",         "click",        "hour",         "C1",
+                         "banner_pos", "site_id",      "site_domain",  "site_category",
+                         "app_id",     "app_domain",   "app_category", "device_id",
+                         "device_ip",  "device_model", "device_type",  "device_conn_type",
+                         "C14",        "C15",          "C16",          "C17",
+                         "C18",        "C19",          "C20",          "C21"};
   for (const char* name : names) schema.columns.push_back({name, ColumnKind::kCategorical, ""});
   schema.columns[0].kind = ColumnKind::kIgnore;
   schema.columns[1].kind = ColumnKind::kLabel;
@@ -51,7 +54,8 @@ Schema ipinyou_schema(const std::vector<std::string>& names) {
   schema.delimiter = ' ';
   schema.indexed_values = true;
   schema.columns.push_back({"label", ColumnKind::kLabel, ""});
-  for (const std::string& name : names) schema.columns.push_back({name, ColumnKind::kCategorical, ""});
+  for (const std::string& name : names)
+    schema.columns.push_back({name, ColumnKind::kCategorical, ""});
   return schema;
 }
 
@@ -87,11 +91,16 @@ std::vector<std::string> split(const std::string& line, char delimiter) {
 
 const char* kind_name(ColumnKind kind) {
   switch (kind) {
-    case ColumnKind::kLabel: return "label";
-    case ColumnKind::kNumeric: return "numeric";
-    case ColumnKind::kCategorical: return "categorical";
-    case ColumnKind::kIgnore: return "ignore";
-    case ColumnKind::kHour: return "hour";
+    case ColumnKind::kLabel:
+      return "label";
+    case ColumnKind::kNumeric:
+      return "numeric";
+    case ColumnKind::kCategorical:
+      return "categorical";
+    case ColumnKind::kIgnore:
+      return "ignore";
+    case ColumnKind::kHour:
+      return "hour";
   }
   return "?";
 }
@@ -204,7 +213,9 @@ std::string Schema::to_json() const {
   nlohmann::json out;
   out["format"] = format;
   out["delimiter"] = std::string(1, delimiter);
-  out["header"] = header == HeaderMode::kPresent ? "true" : header == HeaderMode::kNone ? "false" : "auto";
+  out["header"] = header == HeaderMode::kPresent ? "true"
+                  : header == HeaderMode::kNone  ? "false"
+                                                 : "auto";
   out["allow_short_rows"] = allow_short_rows;
   out["indexed_values"] = indexed_values;
   nlohmann::json list = nlohmann::json::array();
@@ -291,7 +302,8 @@ Schema make_schema(const config::DataConfig& config) {
     for (Column& column : schema.columns) {
       if (column.kind == ColumnKind::kIgnore) column.kind = ColumnKind::kCategorical;
     }
-    for (const std::string& name : *config.drop) find_column(schema, name, "drop")->kind = ColumnKind::kIgnore;
+    for (const std::string& name : *config.drop)
+      find_column(schema, name, "drop")->kind = ColumnKind::kIgnore;
   }
   for (const std::string& name : generic ? std::vector<std::string>{} : config.numeric) {
     find_column(schema, name, "numeric")->kind = ColumnKind::kNumeric;

@@ -23,14 +23,15 @@ constexpr int kTriples = 6;
 
 // Criteo Kaggle cardinalities of C1..C26 (the full train.txt).
 constexpr int64_t kCardinality[kCategorical] = {
-    1460, 583,   10131227, 2202608, 305, 24,      12517, 633,    3,  93145, 5683, 8351593, 3194,
-    27,   14992, 5461306,  10,      5652, 2173,   4,     7046547, 18, 15,    286181, 105, 142572};
+    1460, 583,   10131227, 2202608, 305,  24,   12517, 633,     3,  93145, 5683,   8351593, 3194,
+    27,   14992, 5461306,  10,      5652, 2173, 4,     7046547, 18, 15,    286181, 105,     142572};
 // Missing rates of I1..I13 and C1..C26 in the first 10,000 rows of train.txt.
-constexpr double kNumericMissing[kNumeric] = {0.4481, 0.0, 0.2037, 0.1978, 0.0494, 0.2511, 0.0492,
-                                              0.001,  0.0492, 0.4481, 0.0492, 0.7735, 0.1978};
+constexpr double kNumericMissing[kNumeric] = {0.4481, 0.0,    0.2037, 0.1978, 0.0494,
+                                              0.2511, 0.0492, 0.001,  0.0492, 0.4481,
+                                              0.0492, 0.7735, 0.1978};
 constexpr double kCategoricalMissing[kCategorical] = {
-    0, 0, 0.0357, 0.0357, 0, 0.1332, 0, 0, 0, 0, 0, 0.0357, 0,
-    0, 0, 0.0357, 0, 0, 0.4496, 0.4496, 0.0357, 0.8182, 0, 0.0357, 0.4496, 0.4496};
+    0, 0, 0.0357, 0.0357, 0, 0.1332, 0,      0,      0,      0, 0,      0.0357, 0,
+    0, 0, 0.0357, 0,      0, 0.4496, 0.4496, 0.0357, 0.8182, 0, 0.0357, 0.4496, 0.4496};
 // Log-scale location and spread of each count column.
 constexpr double kNumericMu[kNumeric] = {0.6, 3.0, 2.3, 1.6, 7.5, 3.8, 1.4,
                                          2.3, 3.6, 0.3, 1.0, 0.4, 1.6};
@@ -133,9 +134,11 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 SyntheticCriteo::SyntheticCriteo(const SynthOptions& options) : options_(options) {
   Rng rng(hash_combine(options_.seed, 0x5eed));
   while (static_cast<int>(pairs_.size()) < kPairs) {
-    const int a = static_cast<int>(rng.next() % kFields), b = static_cast<int>(rng.next() % kFields);
+    const int a = static_cast<int>(rng.next() % kFields),
+              b = static_cast<int>(rng.next() % kFields);
     const std::pair<int, int> pair(std::min(a, b), std::max(a, b));
-    if (a != b && std::find(pairs_.begin(), pairs_.end(), pair) == pairs_.end()) pairs_.push_back(pair);
+    if (a != b && std::find(pairs_.begin(), pairs_.end(), pair) == pairs_.end())
+      pairs_.push_back(pair);
   }
   while (static_cast<int>(triples_.size()) < kTriples) {
     std::array<int, 3> t = {static_cast<int>(rng.next() % kFields),
@@ -179,12 +182,15 @@ double SyntheticCriteo::logit_without_bias(int day, int64_t row, std::string* li
     if (f == 1 && u < 0.0975) {
       value = u < 0.0006 ? -2 : -1;
     } else {
-      value = static_cast<int64_t>(std::floor(std::exp(kNumericMu[f] + kNumericSigma[f] * rng.normal()))) - 1;
+      value = static_cast<int64_t>(
+                  std::floor(std::exp(kNumericMu[f] + kNumericSigma[f] * rng.normal()))) -
+              1;
       value = std::max<int64_t>(value, 0);
     }
     append_int(line, value);
     // The weights depend on the log bucket, as a bucketising model sees it.
-    value_id[f] = value < 0 ? 100 - value : 1 + static_cast<int64_t>(std::log(double(value) * value + 1));
+    value_id[f] =
+        value < 0 ? 100 - value : 1 + static_cast<int64_t>(std::log(double(value) * value + 1));
   }
   const auto& zipf = samplers();
   for (int f = 0; f < kCategorical; ++f) {
@@ -195,7 +201,8 @@ double SyntheticCriteo::logit_without_bias(int day, int64_t row, std::string* li
     }
     const int64_t rank = zipf[f].sample(rng);
     value_id[kNumeric + f] = rank;
-    append_hex8(line, static_cast<uint32_t>(hash_combine(weights + f, static_cast<uint64_t>(rank))));
+    append_hex8(line,
+                static_cast<uint32_t>(hash_combine(weights + f, static_cast<uint64_t>(rank))));
   }
 
   double first = 0.0;
@@ -205,7 +212,8 @@ double SyntheticCriteo::logit_without_bias(int day, int64_t row, std::string* li
   bool have[kFields] = {};
   auto vector_of = [&](int f) -> const double* {
     if (!have[f]) {
-      for (int d = 0; d < kLatent; ++d) latent[f][d] = hashed_normal(weights, f, value_id[f], d + 1);
+      for (int d = 0; d < kLatent; ++d)
+        latent[f][d] = hashed_normal(weights, f, value_id[f], d + 1);
       have[f] = true;
     }
     return latent[f];
@@ -285,7 +293,8 @@ std::vector<fs::path> write_synthetic(const fs::path& dir, const SynthOptions& o
 double roc_auc(const std::vector<double>& scores, const std::vector<int>& labels) {
   std::vector<std::size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return scores[a] < scores[b]; });
   double positives = 0, negatives = 0, rank_sum = 0;
   for (std::size_t i = 0; i < order.size();) {
     std::size_t j = i;

@@ -16,11 +16,16 @@ constexpr const char* kVocabularyHeader = "# adaensemble vocabulary v1";
 std::string escape(const std::string& text) {
   std::string out;
   for (const char c : text) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else
+      out += c;
   }
   return out;
 }
@@ -45,7 +50,8 @@ Vocabulary::Vocabulary(std::vector<Field> fields) : fields_(std::move(fields)) {
     FlatHashMap index(field.values.size());
     for (std::size_t i = 0; i < field.values.size(); ++i) {
       bool inserted = false;
-      index.insert(hash_bytes(field.values[i]), static_cast<uint32_t>(i + kFirstValueId), &inserted);
+      index.insert(hash_bytes(field.values[i]), static_cast<uint32_t>(i + kFirstValueId),
+                   &inserted);
     }
     index_.push_back(std::move(index));
   }

@@ -1,9 +1,10 @@
+#include "adaensemble/data/batch_iterator.h"
+
 #include <gtest/gtest.h>
 #include <torch/types.h>
 
 #include <set>
 
-#include "adaensemble/data/batch_iterator.h"
 #include "data_test_util.h"
 #include "testing/testing.h"
 

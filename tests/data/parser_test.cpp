@@ -36,7 +36,8 @@ PreparedData prepare_text(const TempDir& dir, const std::string& name, const std
 TEST(ParserTest, ParsesCriteoRowsWithMissingValues) {
   TempDir dir;
   const std::string row2 = "0\t\t-2" + std::string(11, '\t') + std::string(26, '\t');
-  const PreparedData data = prepare_text(dir, "a.tsv", criteo_row("1", "260.0", "abc") + "\n" + row2 + "\n");
+  const PreparedData data =
+      prepare_text(dir, "a.tsv", criteo_row("1", "260.0", "abc") + "\n" + row2 + "\n");
   ASSERT_EQ(data.train->rows(), 2);
   EXPECT_EQ(data.train->positives(), 1);
   const auto& part = data.train->parts().front();
@@ -58,7 +59,8 @@ TEST(ParserTest, TooManyFieldsNamesFileLineAndCounts) {
 TEST(ParserTest, ShortRowsAreMissingValuesUnlessDisallowed) {
   TempDir dir;
   const std::string full = criteo_row("0", "1", "a");
-  const std::string short_row = full.substr(0, full.rfind('\t', full.rfind('\t') - 1));  // 38 fields
+  const std::string short_row =
+      full.substr(0, full.rfind('\t', full.rfind('\t') - 1));  // 38 fields
   const PreparedData data = prepare_text(dir, "s.tsv", full + "\n" + short_row);
   ASSERT_EQ(data.train->rows(), 2);
   EXPECT_EQ(data.train->parts()[0].ids->field(25)[1], kMissingId);
@@ -121,8 +123,8 @@ TEST(ParserTest, SkipPolicyCountsBadRowsAndRespectsMaxFraction) {
 
 TEST(ParserTest, CrlfLineEndingsAreTolerated) {
   TempDir dir;
-  const PreparedData data =
-      prepare_text(dir, "c.tsv", criteo_row("1", "5", "a") + "\r\n" + criteo_row("0", "6", "b") + "\r\n");
+  const PreparedData data = prepare_text(
+      dir, "c.tsv", criteo_row("1", "5", "a") + "\r\n" + criteo_row("0", "6", "b") + "\r\n");
   ASSERT_EQ(data.train->rows(), 2);
   EXPECT_EQ(data.vocabulary.field(25).values, std::vector<std::string>{"v26"});
 }
@@ -195,8 +197,8 @@ TEST(SampleTest, CriteoKaggle10k) {
   EXPECT_EQ(rows_of(data), 10000);
   EXPECT_EQ(data.train->positives(), 2182);
   const auto& missing = data.train->parts()[0].parsed->missing();
-  EXPECT_EQ(missing[0], 4481);   // I1
-  EXPECT_EQ(missing[13 + 21], 8182);  // C22
+  EXPECT_EQ(missing[0], 4481);                           // I1
+  EXPECT_EQ(missing[13 + 21], 8182);                     // C22
   EXPECT_EQ(data.vocabulary.cardinalities()[8], 3 + 2);  // C9 has 3 values
 }
 

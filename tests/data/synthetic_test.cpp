@@ -1,13 +1,13 @@
+#include "adaensemble/data/synthetic.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <fstream>
 
-#include "adaensemble/util/files.h"
-
 #include "adaensemble/data/dataset.h"
 #include "adaensemble/data/inspect.h"
-#include "adaensemble/data/synthetic.h"
+#include "adaensemble/util/files.h"
 #include "data_test_util.h"
 #include "testing/testing.h"
 
@@ -41,8 +41,8 @@ TEST(SyntheticTest, WritesDayFilesWithTruthAndIsDeterministic) {
             read_text_file(dir.path() / "c" / "day_0.tsv"));
 
   // The files parse under the criteo preset, with some negative I2 values.
-  const PreparedData data = prepare_data(test::config_for(
-      "criteo", {dir.path() / "a" / "day_0.tsv"}, dir.path() / "cache"));
+  const PreparedData data = prepare_data(
+      test::config_for("criteo", {dir.path() / "a" / "day_0.tsv"}, dir.path() / "cache"));
   EXPECT_EQ(data.train->rows(), 3000);
   const float* i2 = data.train->parts()[0].parsed->numeric(1);
   EXPECT_GT(std::count_if(i2, i2 + 3000, [](float v) { return v < 0; }), 100);
@@ -57,7 +57,8 @@ TEST(InspectTest, SummarisesRowsBadRowsAndFields) {
   TempDir dir;
   const std::string good = "1\t5" + std::string(12, '\t') + "\tx" + std::string(25, '\t');
   const std::string bad = "3\t5" + std::string(12, '\t') + "\tx" + std::string(25, '\t');
-  const auto file = dir.write("i.tsv", good + "\n" + bad + "\n" + "0" + std::string(39, '\t') + "\n");
+  const auto file =
+      dir.write("i.tsv", good + "\n" + bad + "\n" + "0" + std::string(39, '\t') + "\n");
   const nlohmann::json report = inspect_files({{file, 0, -1}}, preset_schema("criteo"), dir.path());
   EXPECT_EQ(report["rows"], 2);
   EXPECT_EQ(report["positives"], 1);

@@ -18,8 +18,8 @@ std::vector<DictionaryEntry> entries(const std::vector<std::pair<std::string, in
 }
 
 TEST(VocabularyTest, IdsAreOovMissingThenMostFrequentFirst) {
-  const Vocabulary vocabulary = Vocabulary::build(
-      {"c"}, {entries({{"b", 3}, {"a", 3}, {"z", 9}, {"rare", 1}})}, {2});
+  const Vocabulary vocabulary =
+      Vocabulary::build({"c"}, {entries({{"b", 3}, {"a", 3}, {"z", 9}, {"rare", 1}})}, {2});
   EXPECT_EQ(vocabulary.field(0).values, (std::vector<std::string>{"z", "a", "b"}));
   EXPECT_EQ(vocabulary.id_of(0, "z"), 2);
   EXPECT_EQ(vocabulary.id_of(0, "a"), 3);  // ties broken by value text
@@ -70,9 +70,10 @@ TEST(VocabularyTest, TrainingOnlyCountsAndPerFieldMinCount) {
 
 TEST(VocabularyTest, FeaturesRoundTripThroughACheckpointDir) {
   TempDir dir;
-  auto config = test::config_for(
-      "criteo", {dir.write("f.tsv", "1\t3\t-1" + std::string(11, '\t') + "\tab" + std::string(25, '\t') + "\n")},
-      dir.path() / "cache");
+  auto config = test::config_for("criteo",
+                                 {dir.write("f.tsv", "1\t3\t-1" + std::string(11, '\t') + "\tab" +
+                                                         std::string(25, '\t') + "\n")},
+                                 dir.path() / "cache");
   const PreparedData data = prepare_data(config);
   save_features(data.schema, data.vocabulary, dir.path() / "ckpt");
   const auto [schema, vocabulary] = load_features(dir.path() / "ckpt");

@@ -84,10 +84,9 @@ PreparedData prepare_data(const config::DataConfig& config);
 /// Encodes `files` with a fixed schema and vocabulary (evaluation, prediction);
 /// adds their bad rows to `report` when given.
 std::shared_ptr<const EncodedSplit> encode_files(const std::vector<FileSlice>& files,
-                                                 const Schema& schema,
-                                                 const Vocabulary& vocabulary,
+                                                 const Schema& schema, const Vocabulary& vocabulary,
                                                  const BadRowPolicy& policy,
-                                                 const std::string& cache_dir,
-                                                 BadRowReport* report, int threads = 0);
+                                                 const std::string& cache_dir, BadRowReport* report,
+                                                 int threads = 0);
 
 }  // namespace adaensemble::data

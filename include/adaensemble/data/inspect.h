@@ -3,9 +3,8 @@
 // values and missing rates) and the synthetic-data writer's report.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 

@@ -23,9 +23,9 @@ struct SynthOptions {
   /// Mean click probability the bias is calibrated to (default 0.25).
   double click_rate = 0.25;
   /// Scales of the first-order, pairwise and 3-way logit terms.
-  double first_order_scale = 1.0;
-  double pairwise_scale = 1.3;
-  double three_way_scale = 0.9;
+  double first_order_scale = 1.15;
+  double pairwise_scale = 0.75;
+  double three_way_scale = 0.5;
 };
 
 /// One generated row: its 40 Criteo fields as text and its click probability.
@@ -45,8 +45,7 @@ class SyntheticCriteo {
   double bias() const { return bias_; }
 
  private:
-  double logit_without_bias(int day, int64_t row, std::string* line,
-                            double* first_order) const;
+  double logit_without_bias(int day, int64_t row, std::string* line, double* first_order) const;
 
   SynthOptions options_;
   double bias_ = 0.0;

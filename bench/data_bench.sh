@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Makes a 1M-row synthetic Criteo file if absent, times `wc -l` on it, then
+# runs bench/data_bench.cpp (parse + encode MB/s per core vs wc -l, and batch
+# iteration examples/s). Usage: bench/data_bench.sh [BUILD_DIR] [DATA_DIR]
+set -euo pipefail
+build=${1:-build}
+data=${2:-${TMPDIR:-/tmp}/adaensemble-bench-data}
+if [[ ! -f "$data/day_0.tsv" ]]; then
+  "$build/bin/adaensemble-data" synth --out "$data" --rows 1000000 --days 1 --seed 1 >/dev/null
+fi
+cat "$data/day_0.tsv" >/dev/null  # warm the page cache for both timings
+start=$(date +%s.%N)
+wc -l "$data/day_0.tsv" >/dev/null
+end=$(date +%s.%N)
+wc_seconds=$(echo "$end - $start" | bc -l)
+"$build/bin/data_bench" "$data/day_0.tsv" "$wc_seconds"
