@@ -24,6 +24,8 @@ DispatchResult dispatch_and_combine(const std::vector<Expert>& experts, const at
   const auto* count = counts.data_ptr<int64_t>();
   const int64_t row_size = x.numel() / std::max<int64_t>(x.size(0), 1);
 
+  const int64_t batch = x.size(0);
+  at::Tensor dense_sum;
   std::vector<at::Tensor> rows_list;
   std::vector<at::Tensor> outputs;
   int64_t offset = 0;
@@ -33,15 +35,22 @@ DispatchResult dispatch_and_combine(const std::vector<Expert>& experts, const at
     if (n == 0) continue;
     const at::Tensor rows = pairs.narrow(0, offset, n).select(1, 1);
     offset += n;
-    const at::Tensor out = experts[e]->forward(x.index_select(0, rows), x0.index_select(0, rows));
-    const at::Tensor w = weights.select(1, e).index_select(0, rows);
-    outputs.push_back(out * w.reshape({n, 1, 1}).to(out.scalar_type()));
-    rows_list.push_back(rows);
+    if (n == batch) {
+      // Every row routed here (dense k = N): no gather or scatter needed.
+      const at::Tensor out = experts[e]->forward(x, x0);
+      const at::Tensor w = weights.select(1, e).reshape({n, 1, 1}).to(out.scalar_type());
+      dense_sum = dense_sum.defined() ? dense_sum + out * w : out * w;
+    } else {
+      const at::Tensor out = experts[e]->forward(x.index_select(0, rows), x0.index_select(0, rows));
+      const at::Tensor w = weights.select(1, e).index_select(0, rows);
+      outputs.push_back(out * w.reshape({n, 1, 1}).to(out.scalar_type()));
+      rows_list.push_back(rows);
+    }
     // Weighting and summing: one multiply and one add per element.
     result.flops += static_cast<double>(n) *
                     (static_cast<double>(experts[e]->flops_per_row()) + 2.0 * row_size);
   }
-  result.combined = at::zeros_like(x);
+  result.combined = dense_sum.defined() ? dense_sum : at::zeros_like(x);
   if (!outputs.empty()) {
     result.combined = result.combined.index_add(0, at::cat(rows_list), at::cat(outputs));
   }
