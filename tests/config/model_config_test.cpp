@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <functional>
+
+#include "testing/testing.h"
 
 namespace adaensemble::config {
 namespace {
@@ -159,6 +162,21 @@ TEST(ModelConfigTest, BadValuesNameTheirKey) {
     SCOPED_TRACE(yaml);
     EXPECT_EQ(error_of(yaml), message);
   }
+}
+
+TEST(ModelConfigTest, ShippedConfigsHaveValidModelSections) {
+  const std::filesystem::path dir = adaensemble::testing::source_dir() / "configs";
+  if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no configs/ folder";
+  int parsed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    const YAML::Node root = load_yaml_file(entry.path().string());
+    const ModelConfig config = parse_model_config(ConfigNode(root["model"], "model"));
+    EXPECT_GE(config.num_layers, 1);
+    ++parsed;
+  }
+  EXPECT_GT(parsed, 0);
 }
 
 }  // namespace
