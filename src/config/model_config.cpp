@@ -260,6 +260,8 @@ ModelConfig parse_model_config(ConfigNode node) {
 
   ModelConfig out;
   out.preset = preset_name;
+  out.architecture = node.get<std::string>("architecture", preset.architecture);
+  check_choice(node, "architecture", out.architecture, {"adaensemble", "logistic"});
   out.experts = node.has("experts") ? read_names(node.node()["experts"], node.path_of("experts"))
                                     : preset.experts;
   node.mark_read("experts");
@@ -309,6 +311,7 @@ ModelConfig parse_model_config(ConfigNode node) {
 
 YAML::Node to_yaml(const ModelConfig& config) {
   YAML::Node out(YAML::NodeType::Map);
+  out["architecture"] = config.architecture;
   out["preset"] = config.preset;
   out["num_layers"] = config.num_layers;
   out["experts"] = config.experts;

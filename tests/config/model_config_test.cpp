@@ -26,6 +26,7 @@ std::string error_of(const std::string& yaml) {
 TEST(ModelConfigTest, PaperDefaults) {
   const ModelConfig config = parse("{}");
   EXPECT_EQ(config.preset, "paper");
+  EXPECT_EQ(config.architecture, "adaensemble");
   EXPECT_EQ(config.num_layers, 4);
   EXPECT_EQ(config.experts,
             (std::vector<std::string>{"dense", "cross", "polynomial", "cnn", "attention"}));
@@ -104,7 +105,7 @@ TEST(ModelConfigTest, RoundTripsThroughYaml) {
         "{num_layers: 2, experts: [dense, cross, cnn], gate: {top_k: 2, anneal_schedule: "
         "[[10, 3], [20, 2]]}, experts_prior: [0.5, 0.25, 0.25], controller: {prior: [0.3, "
         "0.7], estimator: mlp}, norm: batch, dropout: 0.1}",
-        "{layers: [[dense], [cross, cnn]], gate: {top_k: 1}}"}) {
+        "{layers: [[dense], [cross, cnn]], gate: {top_k: 1}}", "{architecture: logistic}"}) {
     SCOPED_TRACE(yaml);
     const ModelConfig first = parse(yaml);
     const YAML::Node written = to_yaml(first);
@@ -137,6 +138,7 @@ TEST(ModelConfigTest, BadValuesNameTheirKey) {
        "model.gate.combine = mean: expected one of weighted, unweighted"},
       {"{norm: group}", "model.norm = group: expected one of layer, batch, none"},
       {"{preset: fast}", "model.preset = fast: expected one of paper, reference"},
+      {"{architecture: gbdt}", "model.architecture = gbdt: expected one of adaensemble, logistic"},
       {"{dropout: 1.5}", "model.dropout = 1.5: must be in [0, 1)"},
       {"{experts: []}", "model.experts = []: expected a non-empty list of expert names"},
       {"{num_layers: 2, layers: [[dense]]}",

@@ -77,6 +77,10 @@ struct ControllerConfig {
 };
 
 struct ModelConfig {
+  /// `adaensemble` (default) or `logistic`: logistic regression on the same
+  /// inputs (one weight per value and numeric bucket), the baseline to beat.
+  /// The logistic model reads only the `embedding` keys.
+  std::string architecture = "adaensemble";
   /// `paper` (default) or `reference`.
   std::string preset = "paper";
   int64_t num_layers = 4;
