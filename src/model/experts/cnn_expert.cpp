@@ -59,9 +59,10 @@ void CnnExpertImpl::reset() {
   const int64_t n = shape.flat_dim();
   const int64_t d = shape.embedding_dim;
   project = register_module("project", torch::nn::Linear(n, positions() * d));
-  torch::nn::Conv1dOptions conv_options(d, options.filters, options.kernel);
-  if (options.padding == CnnExpertOptions::Padding::kSame) conv_options.padding(torch::kSame);
-  conv = register_module("conv", torch::nn::Conv1d(conv_options));
+  // Padding is applied in forward(): torch's own `same` mode copies the input
+  // for even kernels anyway and warns about it.
+  conv = register_module(
+      "conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(d, options.filters, options.kernel)));
   output = register_module("output", torch::nn::Linear(options.filters * pooled_length(), n));
 
   detail::init_linear(project, 1.0);
@@ -77,7 +78,11 @@ torch::Tensor CnnExpertImpl::forward(const torch::Tensor& x, const torch::Tensor
   // [rows, P * D] -> [rows, D channels, P positions].
   torch::Tensor h = project(detail::flat_rows(x)).view({rows, p, shape.embedding_dim});
   h = h.transpose(1, 2);
-  if (options.padding == CnnExpertOptions::Padding::kValid && p < options.kernel) {
+  if (options.padding == CnnExpertOptions::Padding::kSame) {
+    // As torch's `same`: kernel - 1 zeros in all, the odd one on the right.
+    const int64_t left = (options.kernel - 1) / 2;
+    h = at::constant_pad_nd(h, {left, options.kernel - 1 - left});
+  } else if (p < options.kernel) {
     h = at::constant_pad_nd(h, {0, options.kernel - p});
   }
   h = at::relu(conv(h));
