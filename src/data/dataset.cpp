@@ -21,10 +21,16 @@ std::string hex(uint64_t value) {
   return buffer;
 }
 
+DataError codes_beyond_dictionary(const ParsedSlice& parsed) {
+  return DataError(parsed.dir().string() +
+                   ": value codes beyond the dictionary (delete the directory to rebuild it)");
+}
+
 void encode_into(const ParsedSlice& parsed, const Vocabulary& vocabulary, const fs::path& staged,
                  int threads) {
   const int64_t fields = parsed.num_categorical();
   const int64_t rows = parsed.rows();
+  const std::vector<FieldDictionary> dictionary = parsed.dictionary();
   const int64_t workers =
       std::min<int64_t>(std::max<int64_t>(fields, 1),
                         threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
@@ -33,18 +39,31 @@ void encode_into(const ParsedSlice& parsed, const Vocabulary& vocabulary, const 
   for (int64_t w = 0; w < workers; ++w) {
     pool.emplace_back([&, w] {
       std::vector<int32_t> buffer(std::min<int64_t>(rows, 1 << 20));
+      std::vector<int32_t> ids;
       for (int64_t f = w; f < fields; f += workers) {
+        // One vocabulary lookup per distinct value; rows then map code -> id.
+        const std::vector<uint64_t>& hashes = dictionary[f].hashes;
+        ids.assign(1, kMissingId);
+        for (const uint64_t hash : hashes) ids.push_back(vocabulary.id_of_hash(f, hash));
         const fs::path path = staged / ("ids." + std::to_string(f) + ".i32");
         std::FILE* out = std::fopen(path.c_str(), "wb");
         if (!out) {
           errors[w] = path.string() + ": cannot write (check data.cache_dir)";
           return;
         }
-        const uint64_t* hashes = parsed.hashes(f);
+        const uint32_t* codes = parsed.codes(f);
+        const uint32_t limit = static_cast<uint32_t>(hashes.size());
         bool ok = true;
         for (int64_t start = 0; start < rows; start += static_cast<int64_t>(buffer.size())) {
           const int64_t n = std::min<int64_t>(rows - start, buffer.size());
-          for (int64_t i = 0; i < n; ++i) buffer[i] = vocabulary.id_of_hash(f, hashes[start + i]);
+          uint32_t largest = 0;
+          for (int64_t i = 0; i < n; ++i) largest = std::max(largest, codes[start + i]);
+          if (largest > limit) {
+            std::fclose(out);
+            errors[w] = codes_beyond_dictionary(parsed).what();
+            return;
+          }
+          for (int64_t i = 0; i < n; ++i) buffer[i] = ids[codes[start + i]];
           ok = ok && std::fwrite(buffer.data(), 4, n, out) == static_cast<std::size_t>(n);
         }
         ok = std::fclose(out) == 0 && ok;
@@ -67,38 +86,37 @@ void encode_into(const ParsedSlice& parsed, const Vocabulary& vocabulary, const 
 }
 
 // Counts each categorical value over rows [begin, end) of a parsed slice.
-std::vector<std::vector<DictionaryEntry>> count_values(const ParsedSlice& parsed, int64_t begin,
-                                                       int64_t end) {
-  std::vector<std::vector<DictionaryEntry>> dictionary = parsed.dictionary();
+std::vector<FieldDictionary> count_values(const ParsedSlice& parsed, int64_t begin, int64_t end) {
+  std::vector<FieldDictionary> dictionary = parsed.dictionary();
   if (begin == 0 && end == parsed.rows()) return dictionary;
   for (int64_t f = 0; f < parsed.num_categorical(); ++f) {
-    auto& entries = dictionary[f];
-    FlatHashMap index(entries.size());
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      bool inserted = false;
-      index.insert(entries[i].hash, static_cast<uint32_t>(i), &inserted);
-      entries[i].count = 0;
-    }
-    const uint64_t* hashes = parsed.hashes(f);
+    std::vector<int64_t>& counts = dictionary[f].counts;
+    std::fill(counts.begin(), counts.end(), 0);
+    const uint32_t* codes = parsed.codes(f);
+    const std::size_t size = counts.size();
     for (int64_t r = begin; r < end; ++r) {
-      if (hashes[r] != kMissingHash) ++entries[index.find(hashes[r])].count;
+      const uint32_t code = codes[r];
+      if (code > size) throw codes_beyond_dictionary(parsed);
+      if (code != kMissingCode) ++counts[code - 1];
     }
   }
   return dictionary;
 }
 
-void merge_counts(std::vector<std::vector<DictionaryEntry>>* total, std::vector<FlatHashMap>* index,
-                  std::vector<std::vector<DictionaryEntry>> part) {
+// Adds the counts of `part` to `total`, matching values by hash.
+void merge_counts(std::vector<FieldDictionary>* total, std::vector<FlatHashMap>* index,
+                  const std::vector<FieldDictionary>& part) {
   for (std::size_t f = 0; f < part.size(); ++f) {
-    for (DictionaryEntry& entry : part[f]) {
-      if (entry.count == 0) continue;
+    FieldDictionary& into = (*total)[f];
+    for (std::size_t k = 0; k < part[f].size(); ++k) {
+      if (part[f].counts[k] == 0) continue;
       bool inserted = false;
-      uint32_t& slot =
-          (*index)[f].insert(entry.hash, static_cast<uint32_t>((*total)[f].size()), &inserted);
+      const uint32_t slot = (*index)[f].insert(part[f].hashes[k],
+                                               static_cast<uint32_t>(into.size()), &inserted);
       if (inserted) {
-        (*total)[f].push_back(std::move(entry));
+        into.add(part[f].hashes[k], part[f].value(k), part[f].counts[k]);
       } else {
-        (*total)[f][slot].count += entry.count;
+        into.counts[slot] += part[f].counts[k];
       }
     }
   }
@@ -231,10 +249,15 @@ PreparedData prepare_data(const config::DataConfig& config) {
 
   // Stage 2: the vocabulary counts training rows only.
   const std::vector<std::string> names = data.schema.categorical_names();
-  std::vector<std::vector<DictionaryEntry>> counts(names.size());
-  std::vector<FlatHashMap> index(names.size());
-  for (const auto& part : train_parts) {
-    merge_counts(&counts, &index, count_values(*part.parsed, part.begin, part.end));
+  std::vector<FieldDictionary> counts(names.size());
+  if (train_parts.size() == 1) {
+    const auto& part = train_parts.front();
+    counts = count_values(*part.parsed, part.begin, part.end);
+  } else {
+    std::vector<FlatHashMap> index(names.size());
+    for (const auto& part : train_parts) {
+      merge_counts(&counts, &index, count_values(*part.parsed, part.begin, part.end));
+    }
   }
   data.vocabulary = Vocabulary::build(names, counts, min_counts(config, names));
 

@@ -46,7 +46,7 @@ nlohmann::json inspect_files(const std::vector<FileSlice>& files, const Schema& 
     }
     const auto dictionary = parsed->dictionary();
     for (int64_t f = 0; f < num_categorical; ++f) {
-      for (const DictionaryEntry& entry : dictionary[f]) categorical_values[f].insert(entry.hash);
+      for (const uint64_t hash : dictionary[f].hashes) categorical_values[f].insert(hash);
     }
   }
 

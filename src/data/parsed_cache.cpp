@@ -27,7 +27,7 @@ namespace adaensemble::data {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr int kCacheVersion = 1;
+constexpr int kCacheVersion = 2;
 constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
 
 std::string hex(uint64_t value) {
@@ -64,33 +64,88 @@ class Writer {
   std::FILE* file_;
 };
 
-struct FieldDictionary {
-  struct Entry {
-    uint64_t hash;
-    int64_t count;
-    std::size_t offset;
-    uint32_t size;
-  };
-  FlatHashMap index{1024};
-  std::vector<Entry> entries;
-  std::string arena;
+// The values of one categorical field seen by one parser thread: an
+// open-addressing table from value hash to (code, count), linear probing at a
+// load of at most 1/2, one 16-byte slot per value so a lookup touches one
+// cache line; and the values themselves in order of first occurrence.
+class ValueTable {
+ public:
+  explicit ValueTable(std::string field) : field_(std::move(field)), slots_(1024), mask_(1023) {}
 
-  void add(uint64_t hash, const char* data, std::size_t size, int64_t count) {
-    bool inserted = false;
-    uint32_t& slot = index.insert(hash, static_cast<uint32_t>(entries.size()), &inserted);
-    if (!inserted) {
-      entries[slot].count += count;
-      return;
+  /// Starts loading the slot of `hash` into cache ahead of add().
+  void prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
+
+  /// Counts one occurrence of `value` (whose hash is `hash`) and returns its code.
+  uint32_t add(uint64_t hash, std::string_view value) {
+    std::size_t i = hash & mask_;
+    while (true) {
+      Slot& slot = slots_[i];
+      if (slot.hash == hash) {
+        // Counts past 2^32 carry into the 64-bit count of the value.
+        if (++slot.count == 0) values_.counts[slot.code - 1] += int64_t{1} << 32;
+        return slot.code;
+      }
+      if (slot.hash == 0) break;
+      i = (i + 1) & mask_;
     }
-    entries.push_back({hash, count, arena.size(), static_cast<uint32_t>(size)});
-    arena.append(data, size);
+    if ((values_.size() + 1) * 2 > slots_.size()) {
+      grow();
+      return add(hash, value);
+    }
+    if (values_.size() >= kMaxCode) {
+      throw DataError(field_ + ": more than " + std::to_string(kMaxCode) +
+                      " distinct values in one file (split the file into row ranges)");
+    }
+    values_.add(hash, value, 0);
+    const uint32_t code = static_cast<uint32_t>(values_.size());
+    slots_[i] = {hash, code, 1};
+    return code;
   }
+
+  /// Returns the values so far; their counts are complete only after take().
+  const FieldDictionary& values() const { return values_; }
+
+  /// Completes the counts and hands the values over; the table is spent.
+  FieldDictionary take() {
+    for (const Slot& slot : slots_) {
+      if (slot.hash != 0) values_.counts[slot.code - 1] += slot.count;
+    }
+    slots_.clear();
+    return std::move(values_);
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash;  // 0 = empty (kMissingHash is never stored)
+    uint32_t code;
+    uint32_t count;
+  };
+  static constexpr std::size_t kMaxCode = 0xfffffffeu;
+
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2, Slot{0, 0, 0});
+    old.swap(slots_);
+    mask_ = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.hash == 0) continue;
+      std::size_t i = slot.hash & mask_;
+      while (slots_[i].hash != 0) i = (i + 1) & mask_;
+      slots_[i] = slot;
+    }
+  }
+
+  std::string field_;
+  std::vector<Slot> slots_;
+  std::size_t mask_;
+  FieldDictionary values_;
 };
 
-// One parser thread's state: dictionaries persist across rounds, the column
-// buffers hold the current chunk's rows.
+// One parser thread's state: value tables persist across rounds, the column
+// buffers hold the current chunk's rows. With several threads, `remap` takes
+// each table's codes to the slice's codes (index 0 stays kMissingCode).
 struct Worker {
-  std::vector<FieldDictionary> dictionaries;
+  std::vector<ValueTable> tables;
+  std::vector<std::vector<uint32_t>> remap;
   std::vector<int64_t> missing;
   int64_t positives = 0;
 
@@ -100,7 +155,7 @@ struct Worker {
   int64_t lines = 0;
   std::vector<uint8_t> labels;
   std::vector<std::vector<float>> numeric;
-  std::vector<std::vector<uint64_t>> hashes;
+  std::vector<std::vector<uint32_t>> codes;
   BadRowReport bad;
 };
 
@@ -123,15 +178,35 @@ int64_t count_lines(const char* begin, const char* end) {
   return lines;
 }
 
+void store_row(const ParsedRow& row, Worker* worker) {
+  const std::size_t num_numeric = worker->numeric.size();
+  worker->labels.push_back(row.label);
+  worker->positives += row.label;
+  for (std::size_t f = 0; f < num_numeric; ++f) {
+    worker->numeric[f].push_back(row.numeric[f]);
+    worker->missing[f] += std::isnan(row.numeric[f]);
+  }
+  for (std::size_t f = 0; f < worker->codes.size(); ++f) {
+    const uint64_t hash = row.hashes[f];
+    if (hash == kMissingHash) {
+      worker->codes[f].push_back(kMissingCode);
+      ++worker->missing[num_numeric + f];
+    } else {
+      worker->codes[f].push_back(worker->tables[f].add(hash, row.values[f]));
+    }
+  }
+}
+
 void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
-  const int64_t num_numeric = static_cast<int64_t>(worker->numeric.size());
-  const int64_t num_categorical = static_cast<int64_t>(worker->hashes.size());
   worker->labels.clear();
   for (auto& column : worker->numeric) column.clear();
-  for (auto& column : worker->hashes) column.clear();
+  for (auto& column : worker->codes) column.clear();
   worker->bad = BadRowReport();
   const bool fail_fast = job.policy->mode == BadRowPolicy::Mode::kFail;
-  ParsedRow row;
+  // A parsed row is stored only after the next one is parsed, so the table
+  // slots its values need have been fetched from memory in the meantime.
+  ParsedRow rows[2];
+  ParsedRow* pending = nullptr;
   std::string reason;
   int64_t line = worker->first_line;
   for (const char* p = worker->begin; p < worker->end; ++line) {
@@ -142,22 +217,13 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
         data_row >= job.slice->begin && (job.slice->end < 0 || data_row < job.slice->end);
     if (wanted) {
       ++worker->bad.rows;
-      if (parser.parse(p, end, &row, &reason)) {
-        worker->labels.push_back(row.label);
-        worker->positives += row.label;
-        for (int64_t f = 0; f < num_numeric; ++f) {
-          worker->numeric[f].push_back(row.numeric[f]);
-          worker->missing[f] += std::isnan(row.numeric[f]);
+      ParsedRow* row = pending == &rows[0] ? &rows[1] : &rows[0];
+      if (parser.parse(p, end, row, &reason)) {
+        for (std::size_t f = 0; f < row->hashes.size(); ++f) {
+          if (row->hashes[f] != kMissingHash) worker->tables[f].prefetch(row->hashes[f]);
         }
-        for (int64_t f = 0; f < num_categorical; ++f) {
-          const uint64_t hash = row.hashes[f];
-          worker->hashes[f].push_back(hash);
-          if (hash == kMissingHash) {
-            ++worker->missing[num_numeric + f];
-          } else {
-            worker->dictionaries[f].add(hash, row.values[f].data(), row.values[f].size(), 1);
-          }
-        }
+        if (pending) store_row(*pending, worker);
+        pending = row;
       } else {
         ++worker->bad.count;
         if (static_cast<int64_t>(worker->bad.first.size()) <
@@ -169,6 +235,7 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
     }
     p = end + 1;
   }
+  if (pending) store_row(*pending, worker);
 }
 
 // Runs fn(i) for i in [0, n) on n threads.
@@ -226,19 +293,54 @@ int64_t header_lines(const Schema& schema, const char* data, std::size_t size,
                   " (check data.format / data.header / data.columns)");
 }
 
+// dict.bin, per categorical field: u64 n, u64 text bytes, u64 hashes[n],
+// i64 counts[n], u64 offsets[n + 1], then the text.
 void write_dictionary(const fs::path& path, const std::vector<FieldDictionary>& dictionaries) {
   Writer out(path);
   for (const FieldDictionary& dictionary : dictionaries) {
-    const uint64_t count = dictionary.entries.size();
-    out.write(&count, sizeof(count));
-    for (const auto& entry : dictionary.entries) {
-      out.write(&entry.hash, 8);
-      out.write(&entry.count, 8);
-      out.write(&entry.size, 4);
-      out.write(dictionary.arena.data() + entry.offset, entry.size);
-    }
+    const uint64_t header[2] = {dictionary.size(), dictionary.text.size()};
+    out.write(header, sizeof(header));
+    out.write(dictionary.hashes.data(), dictionary.size() * 8);
+    out.write(dictionary.counts.data(), dictionary.size() * 8);
+    out.write(dictionary.offsets.data(), dictionary.offsets.size() * 8);
+    out.write(dictionary.text.data(), dictionary.text.size());
   }
   out.close();
+}
+
+// The slice's dictionary while several threads parse: values enter in file
+// order of first occurrence, so codes do not depend on the thread count.
+struct SliceDictionary {
+  FieldDictionary values;
+  FlatHashMap index{1024};
+};
+
+// Gives the values first seen in this round's chunks their slice codes, in
+// chunk order, and rewrites the chunks' codes.
+void merge_round(std::vector<Worker>& workers, std::size_t chunks,
+                 std::vector<SliceDictionary>* slice) {
+  for (std::size_t i = 0; i < chunks; ++i) {
+    Worker& worker = workers[i];
+    for (std::size_t f = 0; f < slice->size(); ++f) {
+      SliceDictionary& total = (*slice)[f];
+      const FieldDictionary& local = worker.tables[f].values();
+      std::vector<uint32_t>& remap = worker.remap[f];
+      for (std::size_t k = remap.size() - 1; k < local.size(); ++k) {
+        bool inserted = false;
+        const uint32_t code = total.index.insert(
+            local.hashes[k], static_cast<uint32_t>(total.values.size() + 1), &inserted);
+        if (inserted) total.values.add(local.hashes[k], local.value(k), 0);
+        remap.push_back(code);
+      }
+    }
+  }
+  run_parallel(chunks, [&](std::size_t i) {
+    Worker& worker = workers[i];
+    for (std::size_t f = 0; f < worker.codes.size(); ++f) {
+      const uint32_t* remap = worker.remap[f].data();
+      for (uint32_t& code : worker.codes[f]) code = remap[code];
+    }
+  });
 }
 
 // Decompresses a .gz file next to the cache so it can be memory-mapped.
@@ -305,23 +407,27 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
   const RowParser parser(schema);
   const int64_t num_numeric = schema.num_numeric();
   const int64_t num_categorical = schema.num_categorical();
-  const std::size_t num_workers = static_cast<std::size_t>(
-      threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+  const std::vector<std::string> names = schema.categorical_names();
+  const std::size_t num_workers = std::min<std::size_t>(
+      threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()),
+      std::max<std::size_t>(1, (size + kChunkBytes - 1) / kChunkBytes));
   std::vector<Worker> workers(num_workers);
   for (Worker& worker : workers) {
-    worker.dictionaries.resize(num_categorical);
+    for (const std::string& name : names) worker.tables.emplace_back(name);
+    worker.remap.assign(num_categorical, std::vector<uint32_t>{kMissingCode});
     worker.missing.assign(num_numeric + num_categorical, 0);
     worker.numeric.resize(num_numeric);
-    worker.hashes.resize(num_categorical);
+    worker.codes.resize(num_categorical);
   }
+  std::vector<SliceDictionary> slice_dictionary(num_workers > 1 ? num_categorical : 0);
 
   Writer labels(staged / "labels.u8");
-  std::vector<std::unique_ptr<Writer>> numeric, hashes;
+  std::vector<std::unique_ptr<Writer>> numeric, codes;
   for (int64_t f = 0; f < num_numeric; ++f) {
     numeric.push_back(std::make_unique<Writer>(staged / ("num." + std::to_string(f) + ".f32")));
   }
   for (int64_t f = 0; f < num_categorical; ++f) {
-    hashes.push_back(std::make_unique<Writer>(staged / ("cat." + std::to_string(f) + ".u64")));
+    codes.push_back(std::make_unique<Writer>(staged / ("cat." + std::to_string(f) + ".u32")));
   }
 
   BadRowReport report;
@@ -350,17 +456,20 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
     }
     run_parallel(chunks, [&](std::size_t i) { parse_chunk(job, parser, &workers[i]); });
     for (std::size_t i = 0; i < chunks; ++i) {
-      Worker& worker = workers[i];
-      if (worker.bad.count > 0 && policy.mode == BadRowPolicy::Mode::kFail) {
-        throw DataError(worker.bad.first.front().message());
+      if (workers[i].bad.count > 0 && policy.mode == BadRowPolicy::Mode::kFail) {
+        throw DataError(workers[i].bad.first.front().message());
       }
+    }
+    if (num_workers > 1) merge_round(workers, chunks, &slice_dictionary);
+    for (std::size_t i = 0; i < chunks; ++i) {
+      Worker& worker = workers[i];
       report.merge(worker.bad, policy.report_first);
       const int64_t n = static_cast<int64_t>(worker.labels.size());
       rows += n;
       labels.write(worker.labels.data(), n);
       for (int64_t f = 0; f < num_numeric; ++f) numeric[f]->write(worker.numeric[f].data(), n * 4);
       for (int64_t f = 0; f < num_categorical; ++f) {
-        hashes[f]->write(worker.hashes[f].data(), n * 8);
+        codes[f]->write(worker.codes[f].data(), n * 4);
       }
     }
     if (slice.end >= 0 && line - job.header_lines >= slice.end) break;
@@ -376,23 +485,32 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
   }
   labels.close();
   for (auto& writer : numeric) writer->close();
-  for (auto& writer : hashes) writer->close();
+  for (auto& writer : codes) writer->close();
 
-  // Merge the workers' dictionaries and counters into the first worker's.
+  // Sum the workers' counters and value counts into the slice's.
   Worker& total = workers.front();
   for (std::size_t i = 1; i < workers.size(); ++i) {
     total.positives += workers[i].positives;
-    for (std::size_t f = 0; f < total.missing.size(); ++f)
+    for (std::size_t f = 0; f < total.missing.size(); ++f) {
       total.missing[f] += workers[i].missing[f];
-    for (int64_t f = 0; f < num_categorical; ++f) {
-      const FieldDictionary& other = workers[i].dictionaries[f];
-      for (const auto& entry : other.entries) {
-        total.dictionaries[f].add(entry.hash, other.arena.data() + entry.offset, entry.size,
-                                  entry.count);
+    }
+  }
+  std::vector<FieldDictionary> dictionaries(num_categorical);
+  for (int64_t f = 0; f < num_categorical; ++f) {
+    if (num_workers == 1) {
+      dictionaries[f] = total.tables[f].take();
+      continue;
+    }
+    dictionaries[f] = std::move(slice_dictionary[f].values);
+    for (Worker& worker : workers) {
+      const FieldDictionary local = worker.tables[f].take();
+      const std::vector<uint32_t>& remap = worker.remap[f];
+      for (std::size_t k = 0; k < local.size(); ++k) {
+        dictionaries[f].counts[remap[k + 1] - 1] += local.counts[k];
       }
     }
   }
-  write_dictionary(staged / "dict.bin", total.dictionaries);
+  write_dictionary(staged / "dict.bin", dictionaries);
 
   nlohmann::json meta;
   meta["version"] = kCacheVersion;
@@ -567,7 +685,11 @@ void ParsedSlice::load(const fs::path& dir) {
     numeric_.push_back(std::make_unique<MappedFile>(dir / ("num." + std::to_string(f) + ".f32")));
   }
   for (int64_t f = 0; f < num_categorical; ++f) {
-    hashes_.push_back(std::make_unique<MappedFile>(dir / ("cat." + std::to_string(f) + ".u64")));
+    codes_.push_back(std::make_unique<MappedFile>(dir / ("cat." + std::to_string(f) + ".u32")));
+    if (codes_.back()->size() != static_cast<std::size_t>(rows_) * 4) {
+      throw DataError(dir.string() + "/cat." + std::to_string(f) +
+                      ".u32: size does not match the rows (delete the directory to rebuild it)");
+    }
   }
 }
 
@@ -579,32 +701,39 @@ const float* ParsedSlice::numeric(int64_t field) const {
   return reinterpret_cast<const float*>(numeric_.at(field)->data());
 }
 
-const uint64_t* ParsedSlice::hashes(int64_t field) const {
-  return reinterpret_cast<const uint64_t*>(hashes_.at(field)->data());
+const uint32_t* ParsedSlice::codes(int64_t field) const {
+  return reinterpret_cast<const uint32_t*>(codes_.at(field)->data());
 }
 
-std::vector<std::vector<DictionaryEntry>> ParsedSlice::dictionary() const {
-  const std::string bytes = read_text_file(dir_ / "dict.bin");
-  std::vector<std::vector<DictionaryEntry>> out(hashes_.size());
+std::vector<FieldDictionary> ParsedSlice::dictionary() const {
+  const MappedFile file(dir_ / "dict.bin");
   std::size_t offset = 0;
-  auto take = [&](void* target, std::size_t size) {
-    if (offset + size > bytes.size()) {
-      throw DataError(dir_.string() + "/dict.bin: truncated (delete the directory to rebuild it)");
-    }
-    std::memcpy(target, bytes.data() + offset, size);
-    offset += size;
+  const auto damaged = [&](const std::string& what) {
+    return DataError(dir_.string() + "/dict.bin: " + what +
+                     " (delete the directory to rebuild it)");
   };
-  for (auto& field : out) {
-    uint64_t count = 0;
-    take(&count, 8);
-    field.resize(count);
-    for (DictionaryEntry& entry : field) {
-      uint32_t size = 0;
-      take(&entry.hash, 8);
-      take(&entry.count, 8);
-      take(&size, 4);
-      entry.value.resize(size);
-      take(entry.value.data(), size);
+  auto take = [&](void* target, uint64_t count, std::size_t width) {
+    if (count > (file.size() - offset) / width) throw damaged("truncated");
+    if (count > 0) std::memcpy(target, file.data() + offset, count * width);
+    offset += count * width;
+  };
+  std::vector<FieldDictionary> out(codes_.size());
+  for (FieldDictionary& field : out) {
+    uint64_t header[2] = {0, 0};
+    take(header, 2, 8);
+    const uint64_t size = header[0];
+    if (size > file.size() / 24 || header[1] > file.size()) throw damaged("truncated");
+    field.hashes.resize(size);
+    field.counts.resize(size);
+    field.offsets.resize(size + 1);
+    field.text.resize(header[1]);
+    take(field.hashes.data(), size, 8);
+    take(field.counts.data(), size, 8);
+    take(field.offsets.data(), size + 1, 8);
+    take(field.text.data(), header[1], 1);
+    if (field.offsets.front() != 0 || field.offsets.back() != header[1] ||
+        !std::is_sorted(field.offsets.begin(), field.offsets.end())) {
+      throw damaged("bad value offsets");
     }
   }
   return out;

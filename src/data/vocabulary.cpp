@@ -1,6 +1,7 @@
 #include "adaensemble/data/vocabulary.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include "adaensemble/config/error.h"
@@ -57,26 +58,62 @@ Vocabulary::Vocabulary(std::vector<Field> fields) : fields_(std::move(fields)) {
   }
 }
 
+Vocabulary::Vocabulary(std::vector<Field> fields, const std::vector<std::vector<uint64_t>>& hashes)
+    : fields_(std::move(fields)) {
+  for (const std::vector<uint64_t>& field : hashes) {
+    FlatHashMap index(field.size());
+    for (std::size_t i = 0; i < field.size(); ++i) {
+      bool inserted = false;
+      index.insert(field[i], static_cast<uint32_t>(i + kFirstValueId), &inserted);
+    }
+    index_.push_back(std::move(index));
+  }
+}
+
 Vocabulary Vocabulary::build(const std::vector<std::string>& names,
-                             const std::vector<std::vector<DictionaryEntry>>& counts,
+                             const std::vector<FieldDictionary>& counts,
                              const std::vector<int64_t>& min_counts) {
+  // Sort keys: the count, then the first 8 bytes of the value read big-endian
+  // (so integer order is byte order); only values sharing those bytes compare
+  // their whole text.
+  struct Key {
+    int64_t count;
+    uint64_t prefix;
+    uint32_t index;
+  };
   std::vector<Field> fields(names.size());
+  std::vector<std::vector<uint64_t>> hashes(names.size());
+  std::vector<Key> keys;
   for (std::size_t f = 0; f < names.size(); ++f) {
+    const FieldDictionary& values = counts.at(f);
     fields[f].name = names[f];
     fields[f].min_count = min_counts.at(f);
-    std::vector<const DictionaryEntry*> kept;
-    for (const DictionaryEntry& entry : counts.at(f)) {
-      if (entry.count >= fields[f].min_count) kept.push_back(&entry);
+    const int64_t min_count = std::max<int64_t>(fields[f].min_count, 1);
+    keys.clear();
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      if (values.counts[k] < min_count) continue;
+      const std::string_view value = values.value(k);
+      unsigned char bytes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      std::memcpy(bytes, value.data(), std::min<std::size_t>(value.size(), 8));
+      uint64_t prefix = 0;
+      for (const unsigned char byte : bytes) prefix = prefix << 8 | byte;
+      keys.push_back({values.counts[k], prefix, static_cast<uint32_t>(k)});
     }
-    std::sort(kept.begin(), kept.end(), [](const DictionaryEntry* a, const DictionaryEntry* b) {
-      return a->count != b->count ? a->count > b->count : a->value < b->value;
+    std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+      if (a.count != b.count) return a.count > b.count;
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return values.value(a.index) < values.value(b.index);
     });
-    for (const DictionaryEntry* entry : kept) {
-      fields[f].values.push_back(entry->value);
-      fields[f].counts.push_back(entry->count);
+    fields[f].values.reserve(keys.size());
+    fields[f].counts.reserve(keys.size());
+    hashes[f].reserve(keys.size());
+    for (const Key& key : keys) {
+      fields[f].values.emplace_back(values.value(key.index));
+      fields[f].counts.push_back(key.count);
+      hashes[f].push_back(values.hashes[key.index]);
     }
   }
-  return Vocabulary(std::move(fields));
+  return Vocabulary(std::move(fields), hashes);
 }
 
 std::vector<int64_t> Vocabulary::cardinalities() const {

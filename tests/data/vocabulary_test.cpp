@@ -11,9 +11,9 @@ namespace {
 
 using testing::TempDir;
 
-std::vector<DictionaryEntry> entries(const std::vector<std::pair<std::string, int64_t>>& counts) {
-  std::vector<DictionaryEntry> out;
-  for (const auto& [value, count] : counts) out.push_back({hash_bytes(value), count, value});
+FieldDictionary entries(const std::vector<std::pair<std::string, int64_t>>& counts) {
+  FieldDictionary out;
+  for (const auto& [value, count] : counts) out.add(hash_bytes(value), value, count);
   return out;
 }
 

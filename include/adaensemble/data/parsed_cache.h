@@ -1,6 +1,7 @@
 // Stage 1 of the column cache: one (file, row range, schema) parsed once into
-// column files (labels u8, numeric f32, categorical 64-bit value hashes) plus
-// a per-field dictionary hash -> (value text, count). Files are memory-mapped
+// column files (labels u8, numeric f32, categorical u32 value codes) plus a
+// per-field dictionary code -> (value hash, count, value text), values in
+// order of first occurrence in the file. Files are memory-mapped
 // when read, so data larger than RAM stays on disk. Built in a temporary
 // directory and renamed into place with a completion marker, so an
 // interrupted build is never trusted. Opened slices are read-only and safe to
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adaensemble/data/bad_rows.h"
@@ -37,11 +39,30 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
-/// One value of a categorical field as seen in a parsed slice.
-struct DictionaryEntry {
-  uint64_t hash = 0;
-  int64_t count = 0;
-  std::string value;
+/// Row code of a missing categorical value; value k of a field's dictionary has code k + 1.
+inline constexpr uint32_t kMissingCode = 0;
+
+/// The distinct values of one categorical field: value hashes, counts and
+/// texts side by side. In a parsed slice the values are in order of first
+/// occurrence in the file, whatever the number of parser threads.
+struct FieldDictionary {
+  std::vector<uint64_t> hashes;
+  std::vector<int64_t> counts;
+  /// Value k is text[offsets[k], offsets[k + 1]).
+  std::vector<uint64_t> offsets{0};
+  std::string text;
+
+  std::size_t size() const { return hashes.size(); }
+  std::string_view value(std::size_t k) const {
+    return std::string_view(text).substr(offsets[k], offsets[k + 1] - offsets[k]);
+  }
+  /// Appends a value; the caller keeps values distinct.
+  void add(uint64_t hash, std::string_view value, int64_t count) {
+    hashes.push_back(hash);
+    counts.push_back(count);
+    text.append(value.data(), value.size());
+    offsets.push_back(text.size());
+  }
 };
 
 /// Returns the cache directory: `configured` if set, else
@@ -73,15 +94,17 @@ class ParsedSlice {
   int64_t rows() const { return rows_; }
   int64_t positives() const { return positives_; }
   int64_t num_numeric() const { return static_cast<int64_t>(numeric_.size()); }
-  int64_t num_categorical() const { return static_cast<int64_t>(hashes_.size()); }
+  int64_t num_categorical() const { return static_cast<int64_t>(codes_.size()); }
   const uint8_t* labels() const;
   const float* numeric(int64_t field) const;
-  const uint64_t* hashes(int64_t field) const;
+  /// Returns the value codes of categorical field `field`, one per row
+  /// (kMissingCode, or 1 + the value's index in the field's dictionary).
+  const uint32_t* codes(int64_t field) const;
   /// Missing values per field: numeric fields first, then categorical.
   const std::vector<int64_t>& missing() const { return missing_; }
   const BadRowReport& bad_rows() const { return bad_rows_; }
   /// Returns the dictionary of every categorical field (read from disk).
-  std::vector<std::vector<DictionaryEntry>> dictionary() const;
+  std::vector<FieldDictionary> dictionary() const;
   /// Returns the cache key (hex) and directory.
   const std::string& key() const { return key_; }
   const std::filesystem::path& dir() const { return dir_; }
@@ -101,7 +124,7 @@ class ParsedSlice {
   BadRowReport bad_rows_;
   std::unique_ptr<MappedFile> labels_;
   std::vector<std::unique_ptr<MappedFile>> numeric_;
-  std::vector<std::unique_ptr<MappedFile>> hashes_;
+  std::vector<std::unique_ptr<MappedFile>> codes_;
 };
 
 }  // namespace adaensemble::data

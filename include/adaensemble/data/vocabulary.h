@@ -1,9 +1,9 @@
 // Per-field categorical vocabularies built from the training split. Ids per
 // field: 0 = OOV (unseen in training or below min_count), 1 = missing (empty
-// field), 2.. = known values, most frequent first, ties by value text. Each
-// vocabulary keeps the original value strings (the exported model's
-// Dict[str, int]) and its value hashes for fast encoding. Read-only after
-// construction, so safe to share between threads.
+// field), 2.. = known values, most frequent first, ties by byte order of the
+// value text. Each vocabulary keeps the original value strings (the exported
+// model's Dict[str, int]) and its value hashes for fast encoding. Read-only
+// after construction, so safe to share between threads.
 #pragma once
 
 #include <cstdint>
@@ -36,10 +36,11 @@ class Vocabulary {
   /// Takes finished fields and builds the hash index.
   explicit Vocabulary(std::vector<Field> fields);
 
-  /// Builds the vocabulary from per-field (value, count) entries gathered over
-  /// the training split; values below the field's min_count are left out.
+  /// Builds the vocabulary from per-field value counts gathered over the
+  /// training split; values counted fewer than the field's min_count times
+  /// (and never fewer than once) are left out.
   static Vocabulary build(const std::vector<std::string>& names,
-                          const std::vector<std::vector<DictionaryEntry>>& counts,
+                          const std::vector<FieldDictionary>& counts,
                           const std::vector<int64_t>& min_counts);
 
   int64_t num_fields() const { return static_cast<int64_t>(fields_.size()); }
@@ -68,6 +69,9 @@ class Vocabulary {
   static Vocabulary load(const std::filesystem::path& path);
 
  private:
+  /// Takes finished fields and their values' hashes (parallel to Field::values).
+  Vocabulary(std::vector<Field> fields, const std::vector<std::vector<uint64_t>>& hashes);
+
   std::vector<Field> fields_;
   std::vector<FlatHashMap> index_;
 };
