@@ -27,53 +27,82 @@ namespace adaensemble::testing {
 inline constexpr const char* kCriteoSample =
     "criteo/criteo_kaggle_head10k.autoint_train_examples.txt";
 
-/// The sample's test rows (data rows [9000, 10000)), prepared once per process.
+/// A sample's config, prepared data and test rows: encoded by the data layer
+/// and as raw feature strings (every column but the label, in file order).
 struct SampleRows {
-  config::RunConfig config;  ///< configs/criteo_sample.yaml, its cache in a temp dir.
+  std::string config_file;             ///< Under configs/.
+  std::vector<std::string> overrides;  ///< Applied to it, the cache directory included.
+  config::RunConfig config;
   data::PreparedData data;
-  at::Tensor categorical;  ///< int64 [1000, 26], encoded by the data layer.
-  at::Tensor numeric;      ///< float32 [1000, 13], NaN = missing.
-  std::vector<std::vector<std::string>> raw;  ///< The same rows' feature strings.
+  at::Tensor categorical;  ///< int64 [rows, C] of the test split.
+  at::Tensor numeric;      ///< float32 [rows, N], NaN = missing.
+  std::vector<std::vector<std::string>> raw;
 };
+
+/// Splits a line by `delimiter`.
+inline std::vector<std::string> split_line(const std::string& line, char delimiter) {
+  std::vector<std::string> fields;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t found = line.find(delimiter, start);
+    fields.push_back(line.substr(start, found - start));
+    if (found == std::string::npos) return fields;
+    start = found + 1;
+  }
+}
+
+/// Prepares the data of `config_file` with `overrides` (`--set` syntax; the
+/// cache goes to `cache_dir`) and reads its test split, which must be data
+/// rows [first_row, first_row + rows) of `test_file`.
+inline std::unique_ptr<SampleRows> load_sample(const std::string& config_file,
+                                               std::vector<std::string> overrides,
+                                               const std::filesystem::path& cache_dir,
+                                               const std::filesystem::path& test_file,
+                                               int64_t first_row, int64_t rows) {
+  auto out = std::make_unique<SampleRows>();
+  overrides.push_back("data.cache_dir=" + cache_dir.string());
+  overrides.push_back("data.threads=1");
+  out->config_file = (source_dir() / "configs" / config_file).string();
+  out->overrides = overrides;
+  out->config = config::load_run_config(out->config_file, overrides);
+  out->data = data::prepare_data(out->config.data);
+  data::BatchOptions options;
+  options.batch_size = rows;
+  options.prefetch = 0;
+  data::BatchIterator batches(out->data.test, options);
+  data::Batch batch;
+  batches.next(&batch);
+  out->categorical = batch.categorical;
+  out->numeric = batch.numeric;
+
+  const data::Schema& schema = out->data.schema;
+  std::vector<std::string> names;
+  for (const data::Column& column : schema.columns) names.push_back(column.name);
+  std::ifstream in(test_file);
+  std::string line;
+  for (int64_t row = 0; std::getline(in, line);) {
+    std::vector<std::string> fields = split_line(line, schema.delimiter);
+    if (row == 0 && fields == names) continue;  // A header line.
+    if (row >= first_row && row < first_row + rows) {
+      fields.erase(fields.begin() + schema.label_column());
+      out->raw.push_back(std::move(fields));
+    }
+    ++row;
+  }
+  return out;
+}
 
 inline constexpr int64_t kFirstTestRow = 9000;
 inline constexpr int64_t kTestRows = 1000;
 
-/// Returns the prepared sample, or null when the shared data is absent.
+/// Returns the Criteo sample prepared by configs/criteo_sample.yaml (test
+/// split: data rows [9000, 10000)) once per process, or null when absent.
 inline const SampleRows* sample_rows() {
   static const std::unique_ptr<SampleRows> sample = []() -> std::unique_ptr<SampleRows> {
     const auto file = shared_data_file(kCriteoSample);
     if (!file) return nullptr;
     static TempDir cache;
-    auto out = std::make_unique<SampleRows>();
-    out->config = config::load_run_config(
-        (source_dir() / "configs" / "criteo_sample.yaml").string(),
-        {"data.cache_dir=" + cache.path().string(), "data.threads=1"});
-    out->data = data::prepare_data(out->config.data);
-    data::BatchOptions options;
-    options.batch_size = kTestRows;
-    options.prefetch = 0;
-    data::BatchIterator batches(out->data.test, options);
-    data::Batch batch;
-    batches.next(&batch);
-    out->categorical = batch.categorical;
-    out->numeric = batch.numeric;
-
-    std::ifstream in(*file);
-    std::string line;
-    for (int64_t row = 0; std::getline(in, line); ++row) {
-      if (row < kFirstTestRow) continue;
-      std::vector<std::string> fields;
-      std::size_t start = line.find('\t') + 1;  // The label is column 0.
-      while (true) {
-        const std::size_t tab = line.find('\t', start);
-        fields.push_back(line.substr(start, tab - start));
-        if (tab == std::string::npos) break;
-        start = tab + 1;
-      }
-      out->raw.push_back(std::move(fields));
-    }
-    return out;
+    return load_sample("criteo_sample.yaml", {}, cache.path(), *file, kFirstTestRow, kTestRows);
   }();
   return sample.get();
 }
@@ -101,16 +130,15 @@ inline void scramble(torch::nn::Module& model, uint64_t seed) {
   }
 }
 
-/// Builds the model of configs/criteo_sample.yaml with `overrides` (`--set`
-/// syntax) applied, scrambles its weights with `seed`, moves its step past
+/// Builds the model of `sample`'s config with `overrides` (`--set` syntax,
+/// model keys) applied, scrambles its weights with `seed`, moves its step past
 /// the annealing and puts it in eval mode.
 inline model::CtrModel scrambled_model(const SampleRows& sample,
                                        const std::vector<std::string>& overrides,
                                        config::RunConfig* config_out, uint64_t seed = 1) {
-  std::vector<std::string> all = {"data.cache_dir=" + sample.config.data.cache_dir.string()};
+  std::vector<std::string> all = sample.overrides;
   all.insert(all.end(), overrides.begin(), overrides.end());
-  *config_out =
-      config::load_run_config((source_dir() / "configs" / "criteo_sample.yaml").string(), all);
+  *config_out = config::load_run_config(sample.config_file, all);
   torch::manual_seed(seed);
   model::CtrModel model = model::build_ctr_model(
       config_out->model, train::feature_spec_of(sample.data.schema, sample.data.vocabulary));
