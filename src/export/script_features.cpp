@@ -21,7 +21,8 @@ constexpr int64_t kRawHour = 3;
 // decimal number in fast_float's grammar (optional '-', digits with an
 // optional '.', optional exponent) whose value fits in float32. The decimal
 // order of magnitude is checked before float() so that text the C library
-// would report as overflowing or underflowing never reaches it.
+// would report as overflowing or underflowing never reaches it. Zeros come
+// from float("0") or float("-0"): a -0.0 literal would be pooled with 0.0.
 constexpr const char* kRawSource = R"ts(
 def _fail(self, row: int, reason: str):
     assert False, "row " + str(row) + ": " + reason
@@ -109,9 +110,10 @@ def _number(self, column: int, text: str, row: int) -> float:
     if order > 38:
         self._fail(row, shown + " is out of range (numeric values must fit in float32)")
     if order < -300:
+        zero = "0"
         if negative:
-            return -0.0
-        return 0.0
+            zero = "-0"
+        return float(zero)
     value = float(text)
     if value > 3.4028234663852886e+38 or value < -3.4028234663852886e+38:
         self._fail(row, shown + " is out of range (numeric values must fit in float32)")
