@@ -1,7 +1,6 @@
 // adaensemble-export: writes a checkpoint's model, schema and vocabularies as
 // one TorchScript file that LibTorch or PyTorch loads on its own.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "adaensemble/export/exporter.h"

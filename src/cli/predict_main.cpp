@@ -1,7 +1,6 @@
 // adaensemble-predict: scores a data file with an exported TorchScript model
 // or a checkpoint and writes one click probability per input row, in order.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "adaensemble/export/predict.h"

@@ -47,8 +47,8 @@ ExportedModel ExportedModel::load(const fs::path& file) {
   try {
     loaded.module_ = std::make_shared<torch::jit::Module>(torch::jit::load(name));
   } catch (const c10::Error& error) {
-    throw std::runtime_error(name + ": not a TorchScript file (" +
-                             error.what_without_backtrace() + ")");
+    throw std::runtime_error(name + ": not a TorchScript file (" + error.what_without_backtrace() +
+                             ")");
   }
   torch::jit::Module& module = *loaded.module_;
   if (!module.hasattr("format_version") || !module.attr("format_version").isInt()) {

@@ -111,10 +111,9 @@ void check_bad_fraction(const data::BadRowReport& bad, const config::BadRowPolic
   std::snprintf(percent, sizeof(percent), "%.2f%%", 100.0 * bad.count / bad.rows);
   std::ostringstream limit;
   limit << policy.max_fraction;
-  throw DataError(file_name + ": " + std::to_string(bad.count) + " of " +
-                  std::to_string(bad.rows) + " rows are bad (" + percent +
-                  "), above data.bad_rows.max_fraction = " + limit.str() +
-                  " (first: " + bad.first.front().message() + ")");
+  throw DataError(file_name + ": " + std::to_string(bad.count) + " of " + std::to_string(bad.rows) +
+                  " rows are bad (" + percent + "), above data.bad_rows.max_fraction = " +
+                  limit.str() + " (first: " + bad.first.front().message() + ")");
 }
 
 // Rows of one batch: the encoded good rows and, per input row, whether it was good.
@@ -133,8 +132,8 @@ struct PendingRows {
 };
 
 // Scores the pending rows and writes one line per input row.
-void flush(PendingRows& pending, int64_t num_categorical, int64_t num_numeric,
-           const Scorer& scorer, std::ostream& out) {
+void flush(PendingRows& pending, int64_t num_categorical, int64_t num_numeric, const Scorer& scorer,
+           std::ostream& out) {
   at::Tensor probabilities;
   const float* p = nullptr;
   if (pending.scored > 0) {

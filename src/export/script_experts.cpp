@@ -40,9 +40,9 @@ std::string dense_source(torch::jit::Module& m, model::DenseExpertImpl& expert) 
   }
   source += "    h = " + add_linear(m, "output", expert.output, "h") + "\n";
   if (expert.options.gated) {
-    const std::string squeeze = add_linear(m, "squeeze", expert.squeeze,
-                                           "x0.reshape([rows, " +
-                                               std::to_string(expert.shape.flat_dim()) + "])");
+    const std::string squeeze =
+        add_linear(m, "squeeze", expert.squeeze,
+                   "x0.reshape([rows, " + std::to_string(expert.shape.flat_dim()) + "])");
     source += "    gate = 2.0 * torch.sigmoid(" +
               add_linear(m, "excite", expert.excite, "torch.relu(" + squeeze + ")") + ")\n";
     source += "    h = torch.relu(h) * gate\n";
@@ -169,8 +169,9 @@ torch::jit::Module script_expert(model::ExpertImpl& expert, const std::string& c
   } else if (auto* attention = dynamic_cast<model::AttentionExpertImpl*>(&expert)) {
     source = attention_source(m, *attention);
   } else {
-    throw std::runtime_error("export: expert kind `" + expert.kind() +
-                             "` has no TorchScript form (add one in src/export/script_experts.cpp)");
+    throw std::runtime_error(
+        "export: expert kind `" + expert.kind() +
+        "` has no TorchScript form (add one in src/export/script_experts.cpp)");
   }
   m.register_attribute("kind", c10::StringType::get(), expert.kind());
   m.define(source);

@@ -152,7 +152,8 @@ def _encode_row(self, fields: List[str], row: int, ids: List[int], values: List[
     given = len(fields)
     expected = len(self.raw_kinds)
     if given > expected or (given < expected and not self.allow_short_rows):
-        self._fail(row, str(given) + " feature fields, schema has " + str(expected) + " (pass every column except the label, in file order)")
+        self._fail(row, str(given) + " feature fields, schema has " + str(expected)
+                   + " (pass every column except the label, in file order)")
     row_ids: List[int] = [1] * self.num_categorical
     row_values: List[float] = [float("nan")] * self.num_numeric
     for column in range(given):

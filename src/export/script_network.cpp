@@ -58,9 +58,8 @@ std::string embedding_categorical_source(Module& m, model::EmbeddingInputImpl& e
   c10::List<std::string> names;
   for (std::size_t c = 0; c < spec.cardinalities.size(); ++c) {
     const std::size_t position = static_cast<std::size_t>(spec.num_numeric) + c;
-    names.push_back(position < spec.field_names.size()
-                        ? spec.field_names[position]
-                        : "categorical column " + std::to_string(c));
+    names.push_back(position < spec.field_names.size() ? spec.field_names[position]
+                                                       : "categorical column " + std::to_string(c));
   }
   m.register_attribute("categorical_names", c10::ListType::ofStrings(), names);
   m.register_parameter("categorical_table", frozen(embedding.categorical_table), false);
@@ -83,7 +82,9 @@ std::string embedding_categorical_source(Module& m, model::EmbeddingInputImpl& e
                 shown = hi
                 if lo < 0:
                     shown = lo
-                assert False, "embedding input: field " + self.categorical_names[c] + " has id " + str(shown) + " outside [0, " + str(size) + ") (ids must come from this model's vocabulary)"
+                assert False, ("embedding input: field " + self.categorical_names[c]
+                               + " has id " + str(shown) + " outside [0, " + str(size)
+                               + ") (ids must come from this model's vocabulary)")
 
 def embed_categorical(self, categorical: Tensor) -> Tensor:
     self.check_ids(categorical)
@@ -143,8 +144,7 @@ Module script_gate(model::NoisyCosineGateImpl& gate, const std::string& class_na
     m.register_buffer("expert_units", frozen(e / e.norm(2, {1}, true).clamp_min(1e-12)));
     m.register_buffer("temperature", frozen(gate.temperature()));
   }
-  const std::string hidden =
-      "torch.relu(" + add_linear(m, "reduce", gate.reduce, "flat") + ")";
+  const std::string hidden = "torch.relu(" + add_linear(m, "reduce", gate.reduce, "flat") + ")";
   std::ostringstream s;
   s << "def forward(self, x0: Tensor) -> Tensor:\n";
   s << "    flat = x0.reshape([x0.size(0), " << gate.options().input_dim << "])\n";
@@ -253,9 +253,9 @@ void add_network(Module& root, model::AdaEnsembleImpl& network) {
   const int64_t k = network.current_top_k();
   for (int64_t d = 0; d < layers; ++d) {
     model::SparseMoELayerImpl& layer = *network.layer(d);
-    root.register_module("layer_" + std::to_string(d),
-                         script_layer(layer, std::min(k, layer.num_experts()),
-                                      "Layer" + std::to_string(d)));
+    root.register_module(
+        "layer_" + std::to_string(d),
+        script_layer(layer, std::min(k, layer.num_experts()), "Layer" + std::to_string(d)));
   }
   model::DepthControllerImpl& controller = *network.controller();
   const int64_t first_estimator = controller.enabled() ? 0 : layers - 1;

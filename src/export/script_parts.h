@@ -47,8 +47,7 @@ torch::jit::Module script_layer(model::SparseMoELayerImpl& layer, int64_t top_k,
                                 const std::string& class_name);
 
 /// A per-layer estimator: forward(x) -> logits [B].
-torch::jit::Module script_estimator(model::EstimatorImpl& estimator,
-                                    const std::string& class_name);
+torch::jit::Module script_estimator(model::EstimatorImpl& estimator, const std::string& class_name);
 
 /// Adds `logits(categorical, numeric)` of the AdaEnsemble network to `root`
 /// with its parts as submodules.

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "adaensemble/config/run_config.h"
+#include "adaensemble/data/batch_iterator.h"
 #include "adaensemble/data/dataset.h"
 #include "adaensemble/export/exporter.h"
-#include "adaensemble/data/batch_iterator.h"
 #include "adaensemble/model/ctr_model.h"
 #include "adaensemble/model/model_factory.h"
 #include "adaensemble/train/feature_bridge.h"

@@ -26,7 +26,8 @@ TEST(ExportPartsTest, EveryPartMatchesItsModule) {
   config::RunConfig config;
   model::CtrModel model = scrambled_model(*sample, {"model.gate.top_k=2"}, &config);
   auto& network = dynamic_cast<model::AdaEnsembleImpl&>(*model);
-  torch::jit::Module module = exporting::build_script_module(export_inputs(*sample, *model, config));
+  torch::jit::Module module =
+      exporting::build_script_module(export_inputs(*sample, *model, config));
   at::NoGradGuard no_grad;
 
   const at::Tensor x0 = network.embedding()->forward(sample->categorical, sample->numeric);
@@ -79,8 +80,8 @@ void expect_sparse_routing(const model::RoutingStats& stats, bool controller, in
     EXPECT_TRUE(std::any_of(first.begin(), first.end(),
                             [&](int64_t n) { return n > 0 && n < stats.rows; }));
   }
-  const int64_t depths =
-      std::count_if(stats.exit_rows.begin(), stats.exit_rows.end(), [](int64_t n) { return n > 0; });
+  const int64_t depths = std::count_if(stats.exit_rows.begin(), stats.exit_rows.end(),
+                                       [](int64_t n) { return n > 0; });
   EXPECT_GE(depths, controller ? 2 : 1);
 }
 
@@ -128,8 +129,8 @@ INSTANTIATE_TEST_SUITE_P(
                 {"model.norm=batch", "model.controller.estimator=mlp",
                  "model.controller.estimator_hidden=16", "model.gate.top_k=1"},
                 1},
-        Variant{"log_linear_numeric", {"model.embedding.numeric=log_linear", "model.gate.top_k=3"},
-                3},
+        Variant{
+            "log_linear_numeric", {"model.embedding.numeric=log_linear", "model.gate.top_k=3"}, 3},
         Variant{"dense",
                 {"model.experts=[dense,cross]", "model.expert_options.dense={hidden: [64, 32]}",
                  "model.gate.top_k=1"},
@@ -167,10 +168,11 @@ TEST(ExportVariantEdgeTest, EmptyBatchAndOutOfRangeIds) {
   if (!sample) GTEST_SKIP() << "shared data sample absent: " << kCriteoSample;
   config::RunConfig config;
   model::CtrModel model = scrambled_model(*sample, {"model.gate.top_k=2"}, &config);
-  torch::jit::Module module = exporting::build_script_module(export_inputs(*sample, *model, config));
+  torch::jit::Module module =
+      exporting::build_script_module(export_inputs(*sample, *model, config));
   at::NoGradGuard no_grad;
-  const at::Tensor none = run(module, "forward",
-                              {sample->categorical.narrow(0, 0, 0), sample->numeric.narrow(0, 0, 0)});
+  const at::Tensor none = run(
+      module, "forward", {sample->categorical.narrow(0, 0, 0), sample->numeric.narrow(0, 0, 0)});
   EXPECT_EQ(none.sizes(), at::IntArrayRef({0}));
 
   at::Tensor ids = sample->categorical.narrow(0, 0, 4).clone();
@@ -180,9 +182,9 @@ TEST(ExportVariantEdgeTest, EmptyBatchAndOutOfRangeIds) {
     FAIL() << "an out-of-range id was accepted";
   } catch (const std::exception& error) {
     const int64_t size = sample->data.vocabulary.cardinalities()[1];
-    EXPECT_NE(std::string(error.what()).find("embedding input: field C2 has id 100000 outside [0, " +
-                                             std::to_string(size) +
-                                             ") (ids must come from this model's vocabulary)"),
+    EXPECT_NE(std::string(error.what())
+                  .find("embedding input: field C2 has id 100000 outside [0, " +
+                        std::to_string(size) + ") (ids must come from this model's vocabulary)"),
               std::string::npos)
         << error.what();
   }

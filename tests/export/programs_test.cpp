@@ -2,11 +2,11 @@
 // model trained by adaensemble-train on the real Criteo sample; the exported
 // file in Python; format versions; the predictor's bad-row policy.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/script.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "adaensemble/config/error.h"
@@ -71,17 +71,17 @@ const TrainedRun* trained_run() {
   return trained.get();
 }
 
-#define ADAENSEMBLE_REQUIRE_RUN(var)                                                   \
-  if (!shared_data_file(kCriteoSample))                                                \
-    GTEST_SKIP() << "shared data sample absent: " << kCriteoSample;                    \
-  const TrainedRun* var = trained_run();                                               \
+#define ADAENSEMBLE_REQUIRE_RUN(var)                                \
+  if (!shared_data_file(kCriteoSample))                             \
+    GTEST_SKIP() << "shared data sample absent: " << kCriteoSample; \
+  const TrainedRun* var = trained_run();                            \
   ASSERT_NE(var, nullptr) << "training or export of the shared run failed"
 
 std::vector<float> predict_with(const std::string& source, const fs::path& data,
                                 const fs::path& output, const std::string& extra = "") {
-  const CommandResult result = run_command(program("adaensemble-predict") + " " + source +
-                                           " --data " + data.string() + " --output " +
-                                           output.string() + " --threads 1 " + extra + " 2>&1");
+  const CommandResult result =
+      run_command(program("adaensemble-predict") + " " + source + " --data " + data.string() +
+                  " --output " + output.string() + " --threads 1 " + extra + " 2>&1");
   EXPECT_EQ(result.status, 0) << result.out;
   std::vector<float> values;
   for (const std::string& line : read_lines(output)) values.push_back(std::stof(line));
@@ -122,8 +122,9 @@ TEST(PredictProgramTest, ModelAndCheckpointAgreeWithTheInProcessModelInInputOrde
   ASSERT_NE(sample, nullptr);
   const std::vector<float> from_model =
       predict_with("--model " + run->model.string(), run->sample, run->dir.path() / "m.txt");
-  const std::vector<float> from_checkpoint = predict_with(
-      "--checkpoint " + run->run.string(), run->sample, run->dir.path() / "c.txt", "--batch-size 999");
+  const std::vector<float> from_checkpoint =
+      predict_with("--checkpoint " + run->run.string(), run->sample, run->dir.path() / "c.txt",
+                   "--batch-size 999");
   ASSERT_EQ(from_model.size(), 10000u);
   ASSERT_EQ(from_checkpoint.size(), 10000u);
   for (std::size_t i = 0; i < from_model.size(); ++i) {
@@ -148,9 +149,9 @@ TEST(PredictProgramTest, RowsWithoutLabelAndGzipInput) {
   ASSERT_EQ(run_command("gzip -k " + plain.string()).status, 0);
   const std::vector<float> labeled =
       predict_with("--model " + run->model.string(), run->sample, dir.path() / "all.txt");
-  const std::vector<float> from_gzip = predict_with(
-      "--model " + run->model.string(), dir.path() / "rows.tsv.gz", dir.path() / "gz.txt",
-      "--no-label");
+  const std::vector<float> from_gzip =
+      predict_with("--model " + run->model.string(), dir.path() / "rows.tsv.gz",
+                   dir.path() / "gz.txt", "--no-label");
   ASSERT_EQ(from_gzip.size(), 50u);
   for (int i = 0; i < 50; ++i) EXPECT_NEAR(from_gzip[i], labeled[i], 1e-6) << "row " << i;
 }
@@ -164,9 +165,8 @@ TEST(PredictProgramTest, ABadRowFailsWithFileLineAndReason) {
                    "abc");
   const fs::path data = dir.write("bad.tsv", lines[0] + "\n" + lines[1] + "\n" + bad_line + "\n");
   const CommandResult result =
-      run_command(program("adaensemble-predict") + " --model " + run->model.string() +
-                  " --data " + data.string() + " --output " + (dir.path() / "p.txt").string() +
-                  " 2>&1");
+      run_command(program("adaensemble-predict") + " --model " + run->model.string() + " --data " +
+                  data.string() + " --output " + (dir.path() / "p.txt").string() + " 2>&1");
   EXPECT_EQ(result.status, 1);
   EXPECT_EQ(result.out,
             "adaensemble-predict: data error: bad.tsv:3: I1 = \"abc\" is not a number (numeric "
@@ -176,8 +176,8 @@ TEST(PredictProgramTest, ABadRowFailsWithFileLineAndReason) {
 
 TEST(PredictProgramTest, UsageErrorsExitTwo) {
   ADAENSEMBLE_REQUIRE_RUN(run);
-  const std::string base = program("adaensemble-predict") + " --data " + run->sample.string() +
-                           " --output /dev/null";
+  const std::string base =
+      program("adaensemble-predict") + " --data " + run->sample.string() + " --output /dev/null";
   EXPECT_EQ(run_command(base + " 2>&1").status, 2);
   EXPECT_EQ(run_command(base + " --model " + run->model.string() + " --checkpoint " +
                         run->run.string() + " 2>&1")
@@ -196,20 +196,19 @@ TEST(FormatVersionTest, ANewerExportedFileIsRefused) {
   module.setattr("format_version", exporting::kExportFormatVersion + 1);
   const fs::path newer = dir.path() / "newer.pt";
   module.save(newer.string());
-  const std::string message = newer.string() + ": exported model format version " +
-                              std::to_string(exporting::kExportFormatVersion + 1) +
-                              " is newer than this build reads (" +
-                              std::to_string(exporting::kExportFormatVersion) +
-                              "; use a newer adaensemble)";
+  const std::string message =
+      newer.string() + ": exported model format version " +
+      std::to_string(exporting::kExportFormatVersion + 1) + " is newer than this build reads (" +
+      std::to_string(exporting::kExportFormatVersion) + "; use a newer adaensemble)";
   try {
     exporting::ExportedModel::load(newer);
     FAIL() << "a newer file was loaded";
   } catch (const std::runtime_error& error) {
     EXPECT_EQ(std::string(error.what()), message);
   }
-  const CommandResult result = run_command(
-      program("adaensemble-predict") + " --model " + newer.string() + " --data " +
-      run->sample.string() + " --output " + (dir.path() / "p.txt").string() + " 2>&1");
+  const CommandResult result =
+      run_command(program("adaensemble-predict") + " --model " + newer.string() + " --data " +
+                  run->sample.string() + " --output " + (dir.path() / "p.txt").string() + " 2>&1");
   EXPECT_EQ(result.status, 1);
   EXPECT_EQ(result.out, "adaensemble-predict: error: " + message + "\n");
 }
@@ -263,7 +262,8 @@ std::string python_with_torch() {
 TEST(PythonTest, TorchJitLoadGivesTheSameNumbers) {
   ADAENSEMBLE_REQUIRE_RUN(run);
   const std::string python = python_with_torch();
-  if (python.empty()) GTEST_SKIP() << "no python3 with torch (Debian: apt-get install python3-torch)";
+  if (python.empty())
+    GTEST_SKIP() << "no python3 with torch (Debian: apt-get install python3-torch)";
   const SampleRows* sample = sample_rows();
   ASSERT_NE(sample, nullptr);
   TempDir dir;
@@ -295,9 +295,9 @@ with torch.no_grad():
 for a, b in zip(encoded.tolist(), from_raw.tolist()):
     print("%.9g %.9g" % (a, b))
 )");
-  const CommandResult result = run_command(python + " " + script.string() + " " +
-                                           run->model.string() + " " + rows.string() + " " +
-                                           run->sample.string() + " 2>&1");
+  const CommandResult result =
+      run_command(python + " " + script.string() + " " + run->model.string() + " " + rows.string() +
+                  " " + run->sample.string() + " 2>&1");
   ASSERT_EQ(result.status, 0) << result.out;
   const train::LoadedModel loaded = train::load_trained_model(run->run);
   const at::Tensor expected =

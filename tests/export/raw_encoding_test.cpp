@@ -28,7 +28,8 @@ void expect_same_numeric(const at::Tensor& a, const at::Tensor& b) {
   const at::Tensor y = b.contiguous();
   EXPECT_TRUE(at::equal(at::isnan(x), at::isnan(y)));
   const at::Tensor finite = at::isnan(x).logical_not();
-  EXPECT_TRUE(at::equal(x.masked_select(finite).view(at::kInt), y.masked_select(finite).view(at::kInt)));
+  EXPECT_TRUE(
+      at::equal(x.masked_select(finite).view(at::kInt), y.masked_select(finite).view(at::kInt)));
 }
 
 // Exports a small model of `sample` and checks both raw methods against the
@@ -58,10 +59,11 @@ TEST(RawEncodingTest, AvazuHourIgnoredIdMissingTokenAndHeader) {
   ADAENSEMBLE_REQUIRE_SAMPLE(train, "avazu/avazu_head9k.wideresdnn_train.csv");
   ADAENSEMBLE_REQUIRE_SAMPLE(dev, "avazu/avazu_head9k.wideresdnn_dev.csv");
   TempDir cache;
-  const auto sample = load_sample("avazu.yaml",
-                                  {"data.train=[{path: " + train.string() + ", rows: [0, 3000]}]",
-                                   "data.valid_fraction=0", "data.test=[{path: " + dev.string() + "}]"},
-                                  cache.path(), dev, 0, 480);
+  const auto sample =
+      load_sample("avazu.yaml",
+                  {"data.train=[{path: " + train.string() + ", rows: [0, 3000]}]",
+                   "data.valid_fraction=0", "data.test=[{path: " + dev.string() + "}]"},
+                  cache.path(), dev, 0, 480);
   ASSERT_EQ(sample->categorical.size(0), 480);
   ASSERT_EQ(sample->raw.size(), 480u);
   expect_raw_path_matches(*sample);
@@ -137,17 +139,18 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values("", "0", "-1", "+5", "007", "123456789", "16777217", "9007199254740993",
                       "9223372036854775807", "-9223372036854775808", "9223372036854775808",
                       "12345678901234567890", "00000000000000000001", "1.5", "-2.25", ".5", "1.",
-                      "1e5", "1E-3", "2.5e+10", "-.5e-2", "1.e2", "3.4028234e38", "3.5e38",
-                      "1e39", "1e400", "-1e400", "1e-50", "1e-400", "0.000", "0e999999999999",
-                      "-0", "-0.0", "abc", "1e", "1e+", "--1", "+1.5", "+", "-", ".", "e5", "nan",
-                      "inf", "-inf", "1.2.3", "1,5", " 1", "1 ", "0x10", "1_000"));
+                      "1e5", "1E-3", "2.5e+10", "-.5e-2", "1.e2", "3.4028234e38", "3.5e38", "1e39",
+                      "1e400", "-1e400", "1e-50", "1e-400", "0.000", "0e999999999999", "-0", "-0.0",
+                      "abc", "1e", "1e+", "--1", "+1.5", "+", "-", ".", "e5", "nan", "inf", "-inf",
+                      "1.2.3", "1,5", " 1", "1 ", "0x10", "1_000"));
 
 TEST(RawEncodingTest, CategoricalIdsAndRowLengths) {
   const SampleRows* sample = sample_rows();
   if (!sample) GTEST_SKIP() << "shared data sample absent: " << kCriteoSample;
   config::RunConfig config;
   model::CtrModel model = scrambled_model(*sample, {"model.architecture=logistic"}, &config);
-  torch::jit::Module module = exporting::build_script_module(export_inputs(*sample, *model, config));
+  torch::jit::Module module =
+      exporting::build_script_module(export_inputs(*sample, *model, config));
   const data::Vocabulary& vocabulary = sample->data.vocabulary;
   const std::string known = vocabulary.field(0).values.at(3);
   auto c1_id = [&](const std::vector<std::string>& row) {

@@ -6,10 +6,9 @@
 // docs/export.md describes the file.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace torch::jit {
 struct Module;
