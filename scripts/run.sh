@@ -25,12 +25,9 @@ echo "run: evaluating the best model on the held-out day" >&2
 "$bin/adaensemble-eval" --checkpoint "$run/best" --data "$data/day_1.tsv" \
   --output "$run/eval_day_1.json" > /dev/null
 
-if [ -x "$bin/adaensemble-export" ]; then
-  "$bin/adaensemble-export" --checkpoint "$run/best" --output "$run/model.pt" >&2
-  echo "run: exported TorchScript model to $run/model.pt" >&2
-else
-  echo "run: adaensemble-export is not built in this version; skipping the export step" >&2
-fi
+echo "run: exporting the best model as TorchScript to $run/model.pt" >&2
+"$bin/adaensemble-export" --checkpoint "$run/best" --output "$run/model.pt" > "$run/export.json"
 
 echo "training:   $(cat "$run.train.json")"
 echo "evaluation: $(tr -d '\n ' < "$run/eval_day_1.json")"
+echo "export:     $(cat "$run/export.json")"
