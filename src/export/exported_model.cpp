@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "adaensemble/config/error.h"
 #include "adaensemble/config/run_config.h"
 #include "adaensemble/export/exporter.h"
 
@@ -41,7 +42,7 @@ data::Vocabulary read_vocabulary(const torch::jit::Module& module, const std::st
 ExportedModel ExportedModel::load(const fs::path& file) {
   const std::string name = file.string();
   if (!fs::is_regular_file(file)) {
-    throw std::runtime_error(name + ": no such file (check --model)");
+    throw ConfigError(name + ": no such file (check --model)");
   }
   ExportedModel loaded;
   try {

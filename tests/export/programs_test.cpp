@@ -1,6 +1,6 @@
-// adaensemble-export and adaensemble-predict as a user runs them, on a tiny
-// model trained by adaensemble-train on the real Criteo sample; the exported
-// file in Python; format versions; the predictor's bad-row policy.
+// adaensemble-export and adaensemble-predict as a user runs them, on a
+// checkpoint of a small model over the real Criteo sample; the exported file
+// in Python; format versions; the predictor's bad-row policy.
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -35,8 +35,11 @@ std::vector<std::string> read_lines(const fs::path& file) {
   return lines;
 }
 
-// A run trained for a few steps by adaensemble-train and its export, made once.
-struct TrainedRun {
+// A checkpoint written in-process (a scrambled model over the Criteo sample,
+// k annealed to 2) and its export by adaensemble-export, made once. Built
+// in-process rather than trained so that these tests do not depend on
+// training's numerics.
+struct CheckpointRun {
   TempDir dir;
   fs::path run;
   fs::path model;
@@ -44,38 +47,42 @@ struct TrainedRun {
   nlohmann::json export_summary;
 };
 
-const TrainedRun* trained_run() {
-  static const std::unique_ptr<TrainedRun> trained = []() -> std::unique_ptr<TrainedRun> {
-    const auto sample = shared_data_file(kCriteoSample);
+const CheckpointRun* checkpoint_run() {
+  static const std::unique_ptr<CheckpointRun> made = []() -> std::unique_ptr<CheckpointRun> {
+    const SampleRows* sample = sample_rows();
     if (!sample) return nullptr;
-    auto out = std::make_unique<TrainedRun>();
-    out->sample = *sample;
+    auto out = std::make_unique<CheckpointRun>();
+    out->sample = *shared_data_file(kCriteoSample);
     out->run = out->dir.path() / "run";
     out->model = out->dir.path() / "model.pt";
-    const CommandResult train = run_command(
-        program("adaensemble-train") + " --config " +
-        (source_dir() / "configs" / "criteo_sample.yaml").string() + " --output " +
-        out->run.string() + " --set data.cache_dir=" + (out->dir.path() / "cache").string() +
-        " --set log_level=warn --set train.threads=1 --set train.max_steps=6"
-        " --set model.num_layers=3 --set model.embedding_dim=4 --set model.gate.top_k=2"
-        " --set model.gate.anneal_steps=2 2>&1");
-    EXPECT_EQ(train.status, 0) << train.out;
+    config::RunConfig config;
+    model::CtrModel model = scrambled_model(
+        *sample, {"model.num_layers=3", "model.embedding_dim=4", "model.gate.top_k=2"}, &config);
+    train::CheckpointParts parts;
+    parts.model = model.get();
+    parts.config = &config;
+    parts.schema = &sample->data.schema;
+    parts.vocabulary = &sample->data.vocabulary;
+    train::TrainingState state;
+    state.step = 1000000;
+    state.finished = true;
+    train::save_checkpoint(out->run / "best", parts, state);
     const CommandResult exported =
         run_command(program("adaensemble-export") + " --checkpoint " + out->run.string() +
                     " --output " + out->model.string() + " 2>&1");
     EXPECT_EQ(exported.status, 0) << exported.out;
-    if (train.status != 0 || exported.status != 0) return nullptr;
+    if (exported.status != 0) return nullptr;
     out->export_summary = last_json_line(exported.out);
     return out;
   }();
-  return trained.get();
+  return made.get();
 }
 
 #define ADAENSEMBLE_REQUIRE_RUN(var)                                \
   if (!shared_data_file(kCriteoSample))                             \
     GTEST_SKIP() << "shared data sample absent: " << kCriteoSample; \
-  const TrainedRun* var = trained_run();                            \
-  ASSERT_NE(var, nullptr) << "training or export of the shared run failed"
+  const CheckpointRun* var = checkpoint_run();                      \
+  ASSERT_NE(var, nullptr) << "the shared checkpoint or its export failed"
 
 std::vector<float> predict_with(const std::string& source, const fs::path& data,
                                 const fs::path& output, const std::string& extra = "") {

@@ -22,8 +22,9 @@ namespace adaensemble::exporting {
 
 class ExportedModel {
  public:
-  /// Loads `file`. Throws std::runtime_error naming the file when it is not an
-  /// adaensemble export or has a newer format version than this build reads.
+  /// Loads `file`. Throws ConfigError when it does not exist, std::runtime_error
+  /// naming the file when it is not an adaensemble export or has a newer
+  /// format version than this build reads.
   static ExportedModel load(const std::filesystem::path& file);
 
   /// Returns click probabilities float32 [B] for ids int64 [B, C] and raw
