@@ -153,6 +153,8 @@ struct Worker {
   const char* end = nullptr;
   int64_t first_line = 0;
   int64_t lines = 0;
+  /// Rows of this chunk stored in the columns below.
+  int64_t stored = 0;
   std::vector<uint8_t> labels;
   std::vector<std::vector<float>> numeric;
   std::vector<std::vector<uint32_t>> codes;
@@ -178,29 +180,36 @@ int64_t count_lines(const char* begin, const char* end) {
   return lines;
 }
 
+// Appends a parsed row to the chunk's columns.
 void store_row(const ParsedRow& row, Worker* worker) {
+  const std::size_t r = static_cast<std::size_t>(worker->stored++);
+  if (r == worker->labels.size()) {
+    // Columns only grow, so after the first rounds no round allocates.
+    const std::size_t rows = std::max<std::size_t>(4096, 2 * r);
+    worker->labels.resize(rows);
+    for (auto& column : worker->numeric) column.resize(rows);
+    for (auto& column : worker->codes) column.resize(rows);
+  }
   const std::size_t num_numeric = worker->numeric.size();
-  worker->labels.push_back(row.label);
+  worker->labels[r] = row.label;
   worker->positives += row.label;
   for (std::size_t f = 0; f < num_numeric; ++f) {
-    worker->numeric[f].push_back(row.numeric[f]);
+    worker->numeric[f][r] = row.numeric[f];
     worker->missing[f] += std::isnan(row.numeric[f]);
   }
   for (std::size_t f = 0; f < worker->codes.size(); ++f) {
     const uint64_t hash = row.hashes[f];
     if (hash == kMissingHash) {
-      worker->codes[f].push_back(kMissingCode);
+      worker->codes[f][r] = kMissingCode;
       ++worker->missing[num_numeric + f];
     } else {
-      worker->codes[f].push_back(worker->tables[f].add(hash, row.values[f]));
+      worker->codes[f][r] = worker->tables[f].add(hash, row.values[f]);
     }
   }
 }
 
 void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
-  worker->labels.clear();
-  for (auto& column : worker->numeric) column.clear();
-  for (auto& column : worker->codes) column.clear();
+  worker->stored = 0;
   worker->bad = BadRowReport();
   const bool fail_fast = job.policy->mode == BadRowPolicy::Mode::kFail;
   // A parsed row is stored only after the next one is parsed, so the table
@@ -209,22 +218,28 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
   ParsedRow* pending = nullptr;
   std::string reason;
   int64_t line = worker->first_line;
+  const auto line_end = [&](const char* p) {
+    const void* newline = std::memchr(p, '\n', worker->end - p);
+    return newline ? static_cast<const char*>(newline) : worker->end;
+  };
   for (const char* p = worker->begin; p < worker->end; ++line) {
-    const char* newline = static_cast<const char*>(std::memchr(p, '\n', worker->end - p));
-    const char* end = newline ? newline : worker->end;
+    const char* end = nullptr;
     const int64_t data_row = line - job.header_lines;
     const bool wanted =
         data_row >= job.slice->begin && (job.slice->end < 0 || data_row < job.slice->end);
-    if (wanted) {
+    if (!wanted) {
+      end = line_end(p);
+    } else {
       ++worker->bad.rows;
       ParsedRow* row = pending == &rows[0] ? &rows[1] : &rows[0];
-      if (parser.parse(p, end, row, &reason)) {
+      if (parser.parse_line(p, worker->end, row, &reason, &end)) {
         for (std::size_t f = 0; f < row->hashes.size(); ++f) {
           if (row->hashes[f] != kMissingHash) worker->tables[f].prefetch(row->hashes[f]);
         }
         if (pending) store_row(*pending, worker);
         pending = row;
       } else {
+        end = line_end(p);
         ++worker->bad.count;
         if (static_cast<int64_t>(worker->bad.first.size()) <
             std::max<int64_t>(job.policy->report_first, 1)) {
@@ -236,6 +251,7 @@ void parse_chunk(const ParseJob& job, const RowParser& parser, Worker* worker) {
     p = end + 1;
   }
   if (pending) store_row(*pending, worker);
+  worker->lines = line - worker->first_line;
 }
 
 // Runs fn(i) for i in [0, n) on n threads.
@@ -338,7 +354,8 @@ void merge_round(std::vector<Worker>& workers, std::size_t chunks,
     Worker& worker = workers[i];
     for (std::size_t f = 0; f < worker.codes.size(); ++f) {
       const uint32_t* remap = worker.remap[f].data();
-      for (uint32_t& code : worker.codes[f]) code = remap[code];
+      uint32_t* codes = worker.codes[f].data();
+      for (int64_t r = 0; r < worker.stored; ++r) codes[r] = remap[codes[r]];
     }
   });
 }
@@ -447,14 +464,20 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
       workers[chunks].end = data + end;
       position = end;
     }
-    run_parallel(chunks, [&](std::size_t i) {
-      workers[i].lines = count_lines(workers[i].begin, workers[i].end);
-    });
+    // Chunks after the first need their first line number before parsing;
+    // a lone chunk counts its lines as it parses.
+    if (chunks > 1) {
+      run_parallel(chunks, [&](std::size_t i) {
+        workers[i].lines = count_lines(workers[i].begin, workers[i].end);
+      });
+    }
+    int64_t first_line = line;
     for (std::size_t i = 0; i < chunks; ++i) {
-      workers[i].first_line = line;
-      line += workers[i].lines;
+      workers[i].first_line = first_line;
+      first_line += workers[i].lines;
     }
     run_parallel(chunks, [&](std::size_t i) { parse_chunk(job, parser, &workers[i]); });
+    for (std::size_t i = 0; i < chunks; ++i) line += workers[i].lines;
     for (std::size_t i = 0; i < chunks; ++i) {
       if (workers[i].bad.count > 0 && policy.mode == BadRowPolicy::Mode::kFail) {
         throw DataError(workers[i].bad.first.front().message());
@@ -464,7 +487,7 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
     for (std::size_t i = 0; i < chunks; ++i) {
       Worker& worker = workers[i];
       report.merge(worker.bad, policy.report_first);
-      const int64_t n = static_cast<int64_t>(worker.labels.size());
+      const int64_t n = worker.stored;
       rows += n;
       labels.write(worker.labels.data(), n);
       for (int64_t f = 0; f < num_numeric; ++f) numeric[f]->write(worker.numeric[f].data(), n * 4);

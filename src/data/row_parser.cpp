@@ -2,8 +2,13 @@
 
 #include <fast_float/fast_float.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "adaensemble/data/bad_rows.h"
@@ -25,6 +30,18 @@ int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
   const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + doe - 719468;
+}
+
+// Returns a mask with bit i set where block[i] == byte, for 16 bytes.
+inline uint32_t byte_mask(const char* block, char byte) {
+#if defined(__SSE2__)
+  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block));
+  return static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte))));
+#else
+  uint32_t mask = 0;
+  for (int i = 0; i < 16; ++i) mask |= static_cast<uint32_t>(block[i] == byte) << i;
+  return mask;
+#endif
 }
 
 std::string quoted(const char* begin, const char* end) {
@@ -63,6 +80,13 @@ RowParser::RowParser(const Schema& schema) : schema_(schema) {
   fields_ = static_cast<int64_t>(schema_.columns.size());
   categorical_ = categorical;
   numeric_ = numeric;
+  for (const Column& column : schema_.columns) {
+    const bool plain = column.missing_token.empty() && !schema_.indexed_values;
+    Path path = Path::kGeneral;
+    if (plain && column.kind == ColumnKind::kCategorical) path = Path::kCategorical;
+    if (plain && column.kind == ColumnKind::kNumeric) path = Path::kNumeric;
+    path_.push_back(path);
+  }
 }
 
 bool RowParser::parse_number(std::string_view name, const char* begin, const char* end, float* out,
@@ -187,27 +211,97 @@ bool RowParser::field(std::size_t column, const char* begin, const char* end, Pa
   }
 }
 
+// The common cases inline: categorical and numeric columns without a missing
+// token or index suffix, and numbers that are short plain integers.
+inline bool RowParser::take(std::size_t column, const char* begin, const char* end,
+                            ParsedRow* row, std::string* reason) const {
+  switch (path_[column]) {
+    case Path::kCategorical: {
+      const int slot = slot_[column];
+      const std::size_t size = static_cast<std::size_t>(end - begin);
+      row->hashes[slot] = size == 0 ? kMissingHash : hash_bytes(begin, size);
+      row->values[slot] = std::string_view(begin, size);
+      return true;
+    }
+    case Path::kNumeric: {
+      float* out = &row->numeric[slot_[column]];
+      if (begin == end) {
+        *out = std::numeric_limits<float>::quiet_NaN();
+        return true;
+      }
+      const bool negative = *begin == '-';
+      const char* p = begin + negative;
+      if (end - p >= 1 && end - p <= 9) {
+        uint32_t value = 0;
+        bool digits = true;
+        for (; p < end; ++p) {
+          const uint32_t digit = static_cast<uint32_t>(*p - '0');
+          digits = digits && digit < 10;
+          value = value * 10 + digit;
+        }
+        if (digits) {
+          *out = negative ? -static_cast<float>(value) : static_cast<float>(value);
+          return true;
+        }
+      }
+      return parse_number(schema_.columns[column].name, begin, end, out, reason);
+    }
+    default:
+      return field(column, begin, end, row, reason);
+  }
+}
+
 bool RowParser::parse(const char* begin, const char* end, ParsedRow* row,
                       std::string* reason) const {
-  if (end > begin && end[-1] == '\r') --end;
+  const char* line_end = nullptr;
+  return parse_line(begin, end, row, reason, &line_end);
+}
+
+bool RowParser::parse_line(const char* begin, const char* limit, ParsedRow* row,
+                           std::string* reason, const char** line_end) const {
   row->numeric.resize(numeric_);
   row->hashes.resize(categorical_);
   row->values.resize(categorical_);
-  if (begin == end) {
+  // Find delimiters and the newline 16 bytes at a time; a last partial block
+  // is copied out so nothing past `limit` is read.
+  const char delimiter = schema_.delimiter;
+  const char* p = begin;
+  const char* end = limit;
+  int64_t column = 0;
+  for (const char* block = begin; block < limit; block += 16) {
+    uint32_t delimiters, newlines;
+    if (limit - block >= 16) {
+      delimiters = byte_mask(block, delimiter);
+      newlines = byte_mask(block, '\n');
+    } else {
+      char tail[16] = {};
+      std::memcpy(tail, block, limit - block);
+      const uint32_t valid = (1u << (limit - block)) - 1;
+      delimiters = byte_mask(tail, delimiter) & valid;
+      newlines = byte_mask(tail, '\n') & valid;
+    }
+    if (newlines != 0) {
+      const int at = __builtin_ctz(newlines);
+      end = block + at;
+      delimiters &= (1u << at) - 1;
+    }
+    while (delimiters != 0) {
+      const char* q = block + __builtin_ctz(delimiters);
+      delimiters &= delimiters - 1;
+      if (column < fields_ && !take(column, p, q, row, reason)) return false;
+      ++column;
+      p = q + 1;
+    }
+    if (newlines != 0) break;
+  }
+  *line_end = end;
+  if (end > p && end[-1] == '\r') --end;
+  if (column == 0 && end == begin) {
     *reason = "empty line";
     return false;
   }
-  const char delimiter = schema_.delimiter;
-  const char* p = begin;
-  int64_t column = 0;
-  while (true) {
-    const char* q = p;
-    while (q < end && *q != delimiter) ++q;
-    if (column < fields_ && !field(column, p, q, row, reason)) return false;
-    ++column;
-    if (q == end) break;
-    p = q + 1;
-  }
+  if (column < fields_ && !take(column, p, end, row, reason)) return false;
+  ++column;
   if (column > fields_) {
     *reason = std::to_string(column) + " fields, schema has " + std::to_string(fields_) +
               " (check data.format / delimiter)";

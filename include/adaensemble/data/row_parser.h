@@ -29,6 +29,12 @@ class RowParser {
   /// dropped). Returns false and sets `reason` when the row is bad.
   bool parse(const char* begin, const char* end, ParsedRow* row, std::string* reason) const;
 
+  /// Parses the line starting at `begin` and ending at the first '\n' before
+  /// `limit` (or at `limit`), like parse(). On success sets `line_end` to that
+  /// '\n' (or `limit`); a bad row leaves it unset.
+  bool parse_line(const char* begin, const char* limit, ParsedRow* row, std::string* reason,
+                  const char** line_end) const;
+
   /// Parses the row's fields without a label (schema column order, label
   /// column left out), e.g. raw features at prediction time.
   bool parse_features(const std::vector<std::string>& fields, ParsedRow* row,
@@ -39,6 +45,11 @@ class RowParser {
                            std::string* reason);
 
  private:
+  /// How a column is parsed: inline for plain categorical and numeric columns.
+  enum class Path : uint8_t { kGeneral, kCategorical, kNumeric };
+
+  bool take(std::size_t column, const char* begin, const char* end, ParsedRow* row,
+            std::string* reason) const;
   bool field(std::size_t column, const char* begin, const char* end, ParsedRow* row,
              std::string* reason) const;
   void missing(std::size_t column, ParsedRow* row) const;
@@ -46,6 +57,7 @@ class RowParser {
   Schema schema_;
   /// Per column: index into numeric / categorical outputs (-1 for none).
   std::vector<int> slot_;
+  std::vector<Path> path_;
   int64_t fields_ = 0;
   std::size_t numeric_ = 0;
   std::size_t categorical_ = 0;
