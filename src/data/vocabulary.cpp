@@ -1,6 +1,7 @@
 #include "adaensemble/data/vocabulary.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <fstream>
 
@@ -44,6 +45,48 @@ std::string unescape(const std::string& text) {
   return out;
 }
 
+// Id order as an integer key: `high` = ~count (most frequent first), `low` =
+// the value's first 8 bytes read big-endian (byte order), then the value.
+struct SortKey {
+  uint64_t high;
+  uint64_t low;
+  uint32_t index;
+};
+
+// Sorts by (high, low) ascending: least-significant-digit radix sort on
+// bytes, skipping the bytes every key shares.
+void radix_sort(std::vector<SortKey>* keys, std::vector<SortKey>* scratch) {
+  const std::size_t n = keys->size();
+  if (n < 64) {
+    std::sort(keys->begin(), keys->end(), [](const SortKey& a, const SortKey& b) {
+      return a.high != b.high ? a.high < b.high : a.low < b.low;
+    });
+    return;
+  }
+  // Digit d < 8 is byte d of `low`, digit d >= 8 byte d - 8 of `high`.
+  const auto digit = [](const SortKey& key, int d) {
+    return static_cast<std::size_t>(((d < 8 ? key.low : key.high) >> (8 * (d & 7))) & 0xff);
+  };
+  std::vector<std::array<std::size_t, 256>> counts(16);
+  for (auto& histogram : counts) histogram.fill(0);
+  for (const SortKey& key : *keys) {
+    for (int d = 0; d < 16; ++d) ++counts[d][digit(key, d)];
+  }
+  scratch->resize(n);
+  for (int d = 0; d < 16; ++d) {
+    std::array<std::size_t, 256>& histogram = counts[d];
+    if (histogram[digit(keys->front(), d)] == n) continue;
+    std::size_t offset = 0;
+    for (std::size_t& count : histogram) {
+      const std::size_t size = count;
+      count = offset;
+      offset += size;
+    }
+    for (const SortKey& key : *keys) (*scratch)[histogram[digit(key, d)]++] = key;
+    keys->swap(*scratch);
+  }
+}
+
 }  // namespace
 
 Vocabulary::Vocabulary(std::vector<Field> fields) : fields_(std::move(fields)) {
@@ -73,17 +116,9 @@ Vocabulary::Vocabulary(std::vector<Field> fields, const std::vector<std::vector<
 Vocabulary Vocabulary::build(const std::vector<std::string>& names,
                              const std::vector<FieldDictionary>& counts,
                              const std::vector<int64_t>& min_counts) {
-  // Sort keys: the count, then the first 8 bytes of the value read big-endian
-  // (so integer order is byte order); only values sharing those bytes compare
-  // their whole text.
-  struct Key {
-    int64_t count;
-    uint64_t prefix;
-    uint32_t index;
-  };
   std::vector<Field> fields(names.size());
   std::vector<std::vector<uint64_t>> hashes(names.size());
-  std::vector<Key> keys;
+  std::vector<SortKey> keys, scratch;
   for (std::size_t f = 0; f < names.size(); ++f) {
     const FieldDictionary& values = counts.at(f);
     fields[f].name = names[f];
@@ -97,19 +132,26 @@ Vocabulary Vocabulary::build(const std::vector<std::string>& names,
       std::memcpy(bytes, value.data(), std::min<std::size_t>(value.size(), 8));
       uint64_t prefix = 0;
       for (const unsigned char byte : bytes) prefix = prefix << 8 | byte;
-      keys.push_back({values.counts[k], prefix, static_cast<uint32_t>(k)});
+      keys.push_back({~static_cast<uint64_t>(values.counts[k]), prefix, static_cast<uint32_t>(k)});
     }
-    std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
-      if (a.count != b.count) return a.count > b.count;
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return values.value(a.index) < values.value(b.index);
-    });
+    radix_sort(&keys, &scratch);
+    // Values sharing count and first 8 bytes are ordered by their whole text.
+    for (std::size_t i = 0; i < keys.size();) {
+      std::size_t j = i + 1;
+      while (j < keys.size() && keys[j].high == keys[i].high && keys[j].low == keys[i].low) ++j;
+      if (j - i > 1) {
+        std::sort(keys.begin() + i, keys.begin() + j, [&](const SortKey& a, const SortKey& b) {
+          return values.value(a.index) < values.value(b.index);
+        });
+      }
+      i = j;
+    }
     fields[f].values.reserve(keys.size());
     fields[f].counts.reserve(keys.size());
     hashes[f].reserve(keys.size());
-    for (const Key& key : keys) {
+    for (const SortKey& key : keys) {
       fields[f].values.emplace_back(values.value(key.index));
-      fields[f].counts.push_back(key.count);
+      fields[f].counts.push_back(values.counts[key.index]);
       hashes[f].push_back(values.hashes[key.index]);
     }
   }
