@@ -111,8 +111,8 @@ void merge_counts(std::vector<FieldDictionary>* total, std::vector<FlatHashMap>*
     for (std::size_t k = 0; k < part[f].size(); ++k) {
       if (part[f].counts[k] == 0) continue;
       bool inserted = false;
-      const uint32_t slot = (*index)[f].insert(part[f].hashes[k],
-                                               static_cast<uint32_t>(into.size()), &inserted);
+      const uint32_t slot =
+          (*index)[f].insert(part[f].hashes[k], static_cast<uint32_t>(into.size()), &inserted);
       if (inserted) {
         into.add(part[f].hashes[k], part[f].value(k), part[f].counts[k]);
       } else {

@@ -213,8 +213,8 @@ bool RowParser::field(std::size_t column, const char* begin, const char* end, Pa
 
 // The common cases inline: categorical and numeric columns without a missing
 // token or index suffix, and numbers that are short plain integers.
-inline bool RowParser::take(std::size_t column, const char* begin, const char* end,
-                            ParsedRow* row, std::string* reason) const {
+inline bool RowParser::take(std::size_t column, const char* begin, const char* end, ParsedRow* row,
+                            std::string* reason) const {
   switch (path_[column]) {
     case Path::kCategorical: {
       const int slot = slot_[column];

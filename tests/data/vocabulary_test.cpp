@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "adaensemble/data/dataset.h"
@@ -28,6 +29,39 @@ TEST(VocabularyTest, IdsAreOovMissingThenMostFrequentFirst) {
   EXPECT_EQ(vocabulary.id_of(0, "never"), kOovId);
   EXPECT_EQ(vocabulary.id_of(0, ""), kMissingId);
   EXPECT_EQ(vocabulary.cardinalities(), std::vector<int64_t>{5});
+}
+
+TEST(VocabularyTest, TiesCompareWholeValuesAsUnsignedBytes) {
+  const std::string high = "\xc3\xa9t\xc3\xa9";  // UTF-8 bytes sort after ASCII
+  const Vocabulary vocabulary = Vocabulary::build(
+      {"c"}, {entries({{"abcdefgh2", 2}, {high, 2}, {"abcdefgh", 2}, {"abcdefgh10", 2}, {"b", 5}})},
+      {1});
+  EXPECT_EQ(vocabulary.field(0).values,
+            (std::vector<std::string>{"b", "abcdefgh", "abcdefgh10", "abcdefgh2", high}));
+}
+
+TEST(VocabularyTest, ManyValuesSortLikeCountThenText) {
+  // Enough values for the radix sort; counts 1..4, texts of 1..11 bytes.
+  std::vector<std::pair<std::string, int64_t>> counts;
+  uint64_t state = 7;
+  for (int i = 0; i < 600; ++i) {
+    std::string value;
+    state = hash_combine(state, i);
+    const int size = 1 + static_cast<int>(state % 11);
+    for (int k = 0; k < size; ++k) value += static_cast<char>("ab\xf0z"[(state >> (2 * k)) & 3]);
+    value += std::to_string(i);
+    counts.push_back({value, 1 + static_cast<int64_t>((state >> 40) % 4)});
+  }
+  const Vocabulary vocabulary = Vocabulary::build({"c"}, {entries(counts)}, {1});
+  std::sort(counts.begin(), counts.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  ASSERT_EQ(vocabulary.field(0).values.size(), counts.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    ASSERT_EQ(vocabulary.field(0).values[i], counts[i].first) << i;
+    ASSERT_EQ(vocabulary.field(0).counts[i], counts[i].second) << i;
+    ASSERT_EQ(vocabulary.id_of(0, counts[i].first), static_cast<int32_t>(i) + kFirstValueId);
+  }
 }
 
 TEST(VocabularyTest, SaveLoadRoundTripsIdsAndStrings) {
