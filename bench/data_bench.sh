@@ -3,6 +3,8 @@
 # of 5), then runs bench/data_bench.cpp (parse + encode MB/s per core vs wc -l,
 # stage times, and batch iteration examples/s). Both timings come from this
 # one run. Usage: bench/data_bench.sh [BUILD_DIR] [DATA_DIR]
+# With DATA_BENCH_BASELINE set to another build's data_bench binary, that one
+# runs first against the same `wc -l` timings (a before/after comparison).
 set -euo pipefail
 build=${1:-build}
 data=${2:-${TMPDIR:-/tmp}/adaensemble-bench-data}
@@ -24,4 +26,9 @@ for _ in 1 2 3 4 5; do
     wc_cpu=$cpu
   fi
 done
+if [[ -n "${DATA_BENCH_BASELINE:-}" ]]; then
+  echo "== baseline: $DATA_BENCH_BASELINE"
+  "$DATA_BENCH_BASELINE" "$data/day_0.tsv" "$wc_seconds" "$wc_cpu"
+  echo "== this build: $build/bin/data_bench"
+fi
 "$build/bin/data_bench" "$data/day_0.tsv" "$wc_seconds" "$wc_cpu"
