@@ -39,7 +39,11 @@ NoisyCosineGateImpl::NoisyCosineGateImpl(NoisyCosineGateOptions options) : optio
 }
 
 torch::Tensor NoisyCosineGateImpl::temperature() const {
-  return at::softplus(raw_temperature) + kMinTemperature;
+  // softplus(r) = max(r, 0) + log1p(exp(-|r|)), written out: at::softplus of
+  // Debian's LibTorch 1.13 reads an uninitialised stack value (valgrind), so
+  // T came out different, sometimes NaN, from one process to the next.
+  return at::clamp_min(raw_temperature, 0.0) + at::log1p(at::exp(-raw_temperature.abs())) +
+         kMinTemperature;
 }
 
 torch::Tensor NoisyCosineGateImpl::forward(const torch::Tensor& x0) {

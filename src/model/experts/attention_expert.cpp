@@ -62,17 +62,19 @@ torch::Tensor AttentionExpertImpl::forward(const torch::Tensor& x, const torch::
     return t.view({rows, f, heads, h}).permute({0, 2, 1, 3});
   };
   // Scaling q rather than the scores touches F / h times fewer elements.
-  const torch::Tensor q = split(at::gelu(query(x)) * (1.0 / std::sqrt(static_cast<double>(h))));
-  const torch::Tensor k = split(at::gelu(key(x)));
-  const torch::Tensor v = split(at::gelu(value(x)));
+  const torch::Tensor q = split(detail::gelu(query(x)) * (1.0 / std::sqrt(static_cast<double>(h))));
+  const torch::Tensor k = split(detail::gelu(key(x)));
+  const torch::Tensor v = split(detail::gelu(value(x)));
 
   const torch::Tensor scores = at::matmul(q, k.transpose(2, 3));             // [rows, H, F, F]
   torch::Tensor mixed = at::matmul(at::softmax(scores, -1), v);              // [rows, H, F, h]
   mixed = merge(mixed.permute({0, 2, 1, 3}).reshape({rows, f, heads * h}));  // [rows, F, D]
 
   // Instance norm: statistics over the field axis, per row and channel.
-  const auto [var, mean] = at::var_mean(mixed, {1}, /*unbiased=*/false, /*keepdim=*/true);
-  const torch::Tensor normed = (mixed - mean) * at::rsqrt(var + kNormEps) * norm_weight + norm_bias;
+  const torch::Tensor mean = mixed.mean({1}, /*keepdim=*/true);
+  const torch::Tensor centered = mixed - mean;
+  const torch::Tensor var = centered.pow(2).mean({1}, /*keepdim=*/true);
+  const torch::Tensor normed = centered * at::rsqrt(var + kNormEps) * norm_weight + norm_bias;
   return output(detail::flat_rows(normed)).view_as(x);
 }
 

@@ -1,6 +1,9 @@
 #include "expert_common.h"
 
+#include <ATen/ATen.h>
 #include <torch/nn/init.h>
+
+#include <cmath>
 
 namespace adaensemble::model::detail {
 
@@ -18,6 +21,8 @@ void check_expert_shape(const ExpertShape& shape, const std::string& kind) {
               " expert: needs at least one field and one embedding dimension, got fields=",
               shape.num_fields, " dim=", shape.embedding_dim);
 }
+
+torch::Tensor gelu(const torch::Tensor& x) { return 0.5 * x * (1.0 + at::erf(x * M_SQRT1_2)); }
 
 void init_linear(torch::nn::Linear& linear, double gain) {
   torch::nn::init::xavier_uniform_(linear->weight, gain);
