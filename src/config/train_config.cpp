@@ -85,6 +85,10 @@ TrainConfig parse_train_config(ConfigNode node) {
   require_at_least(node, "max_steps", static_cast<double>(c.max_steps), 0);
   c.inner_steps = node.get("inner_steps", c.inner_steps);
   require_at_least(node, "inner_steps", static_cast<double>(c.inner_steps), 1);
+  c.gate_valid_fraction = node.get("gate_valid_fraction", c.gate_valid_fraction);
+  if (!(c.gate_valid_fraction >= 0 && c.gate_valid_fraction < 1)) {
+    node.fail("gate_valid_fraction", "must be in [0, 1)");
+  }
   c.seed = node.get("seed", c.seed);
   c.threads = node.get("threads", c.threads);
   require_at_least(node, "threads", c.threads, 0);
@@ -128,6 +132,7 @@ YAML::Node to_yaml(const TrainConfig& c) {
   n["epochs"] = c.epochs;
   n["max_steps"] = c.max_steps;
   n["inner_steps"] = c.inner_steps;
+  n["gate_valid_fraction"] = c.gate_valid_fraction;
   n["seed"] = c.seed;
   n["threads"] = c.threads;
   n["device"] = c.device;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "adaensemble/config/error.h"
@@ -188,6 +189,25 @@ int64_t EncodedSplit::positives() const {
     for (int64_t r = part.begin; r < part.end; ++r) total += labels[r];
   }
   return total;
+}
+
+std::shared_ptr<const EncodedSplit> EncodedSplit::slice(int64_t begin, int64_t end) const {
+  if (begin < 0 || begin > end || end > rows_) {
+    throw std::invalid_argument("EncodedSplit::slice: rows [" + std::to_string(begin) + ", " +
+                                std::to_string(end) + ") are outside the split's " +
+                                std::to_string(rows_) + " rows");
+  }
+  std::vector<Part> parts;
+  int64_t start = 0;  // Split row of the current part's first row.
+  for (const Part& part : parts_) {
+    const int64_t from = std::max(begin, start);
+    const int64_t to = std::min(end, start + part.rows());
+    if (from < to) {
+      parts.push_back({part.parsed, part.ids, part.begin + from - start, part.begin + to - start});
+    }
+    start += part.rows();
+  }
+  return std::make_shared<EncodedSplit>(std::move(parts), num_numeric_, num_categorical_);
 }
 
 void EncodedSplit::copy_rows(std::size_t part_index, int64_t row, int64_t count, int64_t out_row,

@@ -119,6 +119,7 @@ class TrainingLoop {
   std::optional<LearningRateSchedule> gate_schedule_;
   std::unique_ptr<data::BatchIterator> train_batches_;
   std::unique_ptr<data::BatchIterator> valid_batches_;  // upper-level gate batches
+  std::shared_ptr<const data::EncodedSplit> eval_split_;  // evaluations and model selection
   std::vector<at::Tensor> theta_parameters_;
   TrainingState state_;
   int64_t total_steps_ = 0;
@@ -140,6 +141,23 @@ void TrainingLoop::prepare() {
   }
   spdlog::info("data: train_rows={} valid_rows={} test_rows={}", data_.train->rows(),
                data_.valid->rows(), data_.test ? data_.test->rows() : 0);
+  std::shared_ptr<const data::EncodedSplit> gate_split = data_.valid;
+  eval_split_ = data_.valid;
+  if (train_.mode == "bilevel" && train_.gate_valid_fraction > 0) {
+    const int64_t rows = data_.valid->rows();
+    const auto gate_rows = static_cast<int64_t>(static_cast<double>(rows) *
+                                                train_.gate_valid_fraction);
+    if (gate_rows == 0 || gate_rows == rows) {
+      throw ConfigError("train.gate_valid_fraction = " +
+                        std::to_string(train_.gate_valid_fraction) + ": leaves no rows of the " +
+                        std::to_string(rows) + " validation rows for the " +
+                        (gate_rows == 0 ? "gate steps" : "evaluations"));
+    }
+    gate_split = data_.valid->slice(0, gate_rows);
+    eval_split_ = data_.valid->slice(gate_rows, rows);
+    spdlog::info("data: validation rows for gate steps={} for evaluation={}", gate_rows,
+                 rows - gate_rows);
+  }
 
   model_ = model::build_ctr_model(config_.model, feature_spec_of(data_.schema, data_.vocabulary));
   model_->to(device_);
@@ -179,7 +197,7 @@ void TrainingLoop::prepare() {
   valid_options.batch_size = train_.valid_batch_size > 0 ? train_.valid_batch_size
                                                          : train_.batch_size;
   valid_options.seed = options.seed + 1;
-  valid_batches_ = std::make_unique<data::BatchIterator>(data_.valid, valid_options);
+  valid_batches_ = std::make_unique<data::BatchIterator>(gate_split, valid_options);
 }
 
 void TrainingLoop::restore_or_start() {
@@ -273,7 +291,7 @@ void TrainingLoop::save(const fs::path& dir) {
 bool TrainingLoop::evaluate_and_checkpoint() {
   const int64_t eval_batch = train_.valid_batch_size > 0 ? train_.valid_batch_size
                                                          : train_.batch_size;
-  const Evaluation e = evaluate(*model_, data_.valid, eval_batch, device_);
+  const Evaluation e = evaluate(*model_, eval_split_, eval_batch, device_);
   nlohmann::json row = evaluation_json(e);
   row["type"] = "eval";
   row["split"] = "valid";

@@ -44,6 +44,7 @@ TEST(TrainConfigTest, BadValuesNameTheirKey) {
             "keys each section accepts)");
   EXPECT_EQ(error_of("{optimizer: {decay: exponential}}"),
             "train.optimizer.decay_steps = (absent): must be > 0 when decay is exponential");
+  EXPECT_EQ(error_of("{gate_valid_fraction: 1}"), "train.gate_valid_fraction = 1: must be in [0, 1)");
 }
 
 }  // namespace

@@ -46,6 +46,22 @@ std::vector<int64_t> epoch_rows(BatchIterator* it) {
   return rows;
 }
 
+TEST(EncodedSplitTest, SliceSpansPartsInOrder) {
+  TempDir dir;
+  const std::shared_ptr<const EncodedSplit> split = make_split(dir);
+  // Rows 450-649 cross from the first file into the second.
+  const std::shared_ptr<const EncodedSplit> middle = split->slice(450, 650);
+  ASSERT_EQ(middle->rows(), 200);
+  ASSERT_EQ(middle->parts().size(), 2u);
+  BatchIterator it(middle, {/*batch_size=*/64, /*shuffle=*/false, /*seed=*/0,
+                            /*drop_last=*/false, /*prefetch=*/0, /*block_rows=*/50});
+  const std::vector<int64_t> rows = epoch_rows(&it);
+  ASSERT_EQ(rows.size(), 200u);
+  for (int64_t i = 0; i < 200; ++i) EXPECT_EQ(rows[i], 450 + i);
+  EXPECT_EQ(split->slice(0, 0)->rows(), 0);
+  EXPECT_THROW(split->slice(900, 1001), std::invalid_argument);
+}
+
 TEST(BatchIteratorTest, ShuffledEpochCoversEveryRowOnce) {
   torch::manual_seed(0);
   TempDir dir;

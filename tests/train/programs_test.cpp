@@ -61,8 +61,10 @@ TEST(TrainProgramTest, TrainsOnTheRealCriteoSampleAboveAucFloor) {
                   (dir.path() / "cache").string() + " --set log_level=warn");
   ASSERT_EQ(train.status, 0) << train.out;
   const nlohmann::json summary = last_json_line(train.out);
-  EXPECT_GT(summary["best_valid_auc"].get<double>(), 0.70);
-  EXPECT_GT(summary["test"]["auc"].get<double>(), 0.72);
+  // The shipped config scores evaluations on 700 validation rows (300 feed
+  // the gates): a loose floor there, the real one on the 1,000 test rows.
+  EXPECT_GT(summary["best_valid_auc"].get<double>(), 0.66);
+  EXPECT_GT(summary["test"]["auc"].get<double>(), 0.74);
 
   const CommandResult eval = run_command(program("adaensemble-eval") + " --checkpoint " +
                                          (dir.path() / "run").string() + " --data " +
@@ -70,8 +72,8 @@ TEST(TrainProgramTest, TrainsOnTheRealCriteoSampleAboveAucFloor) {
   ASSERT_EQ(eval.status, 0) << eval.out;
   const nlohmann::json result = last_json_line(eval.out);
   EXPECT_EQ(result["rows"], 10000);
-  EXPECT_EQ(result["exit_depth_fraction"].size(), 4u);
-  EXPECT_EQ(result["expert_usage"].size(), 4u);
+  EXPECT_EQ(result["exit_depth_fraction"].size(), 2u);
+  EXPECT_EQ(result["expert_usage"].size(), 2u);
   EXPECT_GT(result["flops_per_example"].get<double>(), 0.0);
 }
 

@@ -47,6 +47,10 @@ struct TrainConfig {
   int64_t epochs = 3;
   int64_t max_steps = 0;          ///< Stop after this many theta steps (0 = no limit).
   int64_t inner_steps = 1;        ///< S: theta steps per gate step (bilevel).
+  /// Bilevel: the share of validation rows (its head) that feeds the gate
+  /// steps; the rest scores evaluations, early stopping and the best model.
+  /// 0 = all validation rows do both (the gates then fit what selects them).
+  double gate_valid_fraction = 0.5;
   int64_t seed = 42;
   int threads = 0;                ///< Intra-op threads (0 = one per core).
   std::string device = "auto";    ///< cpu | cuda | auto

@@ -56,6 +56,9 @@ class EncodedSplit {
   const std::vector<Part>& parts() const { return parts_; }
   /// Returns the number of rows labelled 1.
   int64_t positives() const;
+  /// Returns rows [begin, end) of this split, counted over its parts in order
+  /// (no copy: the result shares the caches).
+  std::shared_ptr<const EncodedSplit> slice(int64_t begin, int64_t end) const;
 
   /// Copies `count` rows starting at `row` of part `part` into row-major
   /// buffers starting at output row `out_row`: ids [*, C], numeric [*, N], labels [*].
