@@ -1,11 +1,9 @@
 #include "adaensemble/train/optimizers.h"
 
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/sgd.h>
-
 #include <algorithm>
 #include <cmath>
+
+#include "adaensemble/train/sparse_optimizer.h"
 
 namespace adaensemble::train {
 namespace {
@@ -33,18 +31,18 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(
   if (c.name == "adam") {
     torch::optim::AdamOptions options(c.lr);
     options.betas({c.beta1, c.beta2}).eps(c.eps).weight_decay(c.weight_decay);
-    return std::make_unique<torch::optim::Adam>(
+    return std::make_unique<RowSparseAdam>(
         groups(dense, embeddings, options, c.embedding_weight_decay), options);
   }
   if (c.name == "adagrad") {
     torch::optim::AdagradOptions options(c.lr);
     options.eps(c.eps).weight_decay(c.weight_decay);
-    return std::make_unique<torch::optim::Adagrad>(
+    return std::make_unique<RowSparseAdagrad>(
         groups(dense, embeddings, options, c.embedding_weight_decay), options);
   }
   torch::optim::SGDOptions options(c.lr);
   options.momentum(c.momentum).weight_decay(c.weight_decay);
-  return std::make_unique<torch::optim::SGD>(
+  return std::make_unique<RowSparseSgd>(
       groups(dense, embeddings, options, c.embedding_weight_decay), options);
 }
 

@@ -13,7 +13,8 @@
 namespace adaensemble::train {
 
 /// Builds the optimizer named in `config` over `dense` parameters (config
-/// weight_decay) and `embeddings` (config embedding_weight_decay).
+/// weight_decay) and `embeddings` (config embedding_weight_decay). It takes
+/// row-sparse gradients too, updating only their rows (train/sparse_optimizer.h).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(
     const config::OptimizerConfig& config, const std::vector<torch::Tensor>& dense,
     const std::vector<torch::Tensor>& embeddings);
