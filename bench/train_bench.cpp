@@ -5,11 +5,6 @@
 //                              BatchIterator with prefetch, the trainer's
 //                              optimizers): examples/s, step time, time
 //                              blocked in BatchIterator::next, FLOPs, memory
-//   vocab  --rows-per-field V  step time of the paper model on random ids as
-//                              the vocabulary grows, dense or sparse tables
-//   memory --data FILE ...     one pass over the data plus a few steps: peak RSS
-//   dump   --data FILE --out DIR   the encoded split as raw tensors for the
-//                              PyTorch peer, which reads them with torch.load
 //   profile --data FILE ...    autograd-profiler totals per operator
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -139,7 +134,7 @@ class DcnV2Impl : public model::CtrModelImpl {
   double flops_per_row() const {
     const int64_t n = shape_.flat_dim();
     double flops = 0;
-    for (const auto& layer : cross) flops += layer->flops_per_row() + n;  // + residual
+    for (const auto& layer : cross) flops += layer->flops_per_row() + n;   // + residual
     flops += 2.0 * n * 500 + 500 + 2 * (2.0 * 500 * 500 + 500) + 3 * 500;  // MLP, ReLU
     return flops + 2.0 * (n + 500) + 1;
   }
@@ -201,8 +196,8 @@ double train_step(model::CtrModelImpl& net, torch::optim::Optimizer& optimizer,
     RECORD_USER_SCOPE("step.forward");
     const model::ModelOutput out =
         net.forward(batch.categorical, batch.numeric, model::RoutingMode::kHard);
-    loss = at::binary_cross_entropy_with_logits(out.logits, batch.label) +
-           out.expert_balance_loss + out.depth_balance_loss + out.z_loss;
+    loss = at::binary_cross_entropy_with_logits(out.logits, batch.label) + out.expert_balance_loss +
+           out.depth_balance_loss + out.z_loss;
   }
   const double value = loss.item<double>();
   {
@@ -289,20 +284,24 @@ int train(const Flags& flags) {
   data::Batch batch;
   double data_seconds = 0.0;
   double loss = 0.0;
+  double rows = 0.0;
   Clock::time_point start;
   for (int64_t step = 0; step < warmup + steps; ++step) {
     if (step == warmup) {
       built.flops_per_row();  // Drop the warm-up's statistics.
       data_seconds = 0.0;
+      rows = 0.0;
       start = Clock::now();
     }
     const auto wait = Clock::now();
-    if (!batches.next(&batch) && !batches.next(&batch)) throw std::runtime_error("no data");
+    if (!batches.next(&batch) && !batches.next(&batch)) {
+      throw std::runtime_error(flags.need("data") + ": no rows to train on");
+    }
     data_seconds += seconds_since(wait);
     loss = train_step(*built.model, *optimizer, batch);
+    rows += static_cast<double>(batch.label.size(0));
   }
   const double seconds = seconds_since(start);
-  const double rows = static_cast<double>(steps * options.batch_size);
   std::printf(
       "{\"case\": \"train\", \"impl\": \"adaensemble\", \"model\": \"%s\", \"batch\": %ld, "
       "\"top_k\": %ld, \"controller\": %ld, \"sparse\": %ld, \"steps\": %ld, "
@@ -313,8 +312,8 @@ int train(const Flags& flags) {
       static_cast<long>(flags.num("controller", 1)), static_cast<long>(flags.num("sparse", 0)),
       static_cast<long>(steps), rows / seconds, seconds / steps * 1e3, data_seconds / seconds,
       built.flops_per_row() / 1e6, static_cast<long>(parameter_count(*built.model)),
-      static_cast<long>(std::accumulate(spec.cardinalities.begin(), spec.cardinalities.end(),
-                                        int64_t{0})),
+      static_cast<long>(
+          std::accumulate(spec.cardinalities.begin(), spec.cardinalities.end(), int64_t{0})),
       loss, status_mib("VmHWM"), at::get_num_threads());
   return 0;
 }
@@ -334,7 +333,7 @@ int profile(const Flags& flags) {
   data::BatchIterator batches(prepared.train, options);
   data::Batch batch;
   for (int64_t step = 0; step < flags.num("warmup", 2); ++step) {
-    batches.next(&batch);
+    if (!batches.next(&batch)) batches.next(&batch);  // The epoch may end here.
     train_step(*built.model, *optimizer, batch);
   }
   const int64_t steps = flags.num("steps", 3);
@@ -359,8 +358,7 @@ int profile(const Flags& flags) {
                 const std::string name = start->name();
                 if (name.rfind("step.", 0) == 0) {
                   scopes[name] += us;
-                  if (name == "step.forward" || name == "step.backward" ||
-                      name == "step.optimizer")
+                  if (name == "step.forward" || name == "step.backward" || name == "step.optimizer")
                     total_us += us;
                   continue;  // user scopes do not count as their parent's children
                 }
@@ -373,7 +371,7 @@ int profile(const Flags& flags) {
           }
         });
     for (int64_t step = 0; step < steps; ++step) {
-      batches.next(&batch);
+      if (!batches.next(&batch)) batches.next(&batch);
       train_step(*built.model, *optimizer, batch);
     }
   }
@@ -400,7 +398,7 @@ int profile(const Flags& flags) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: train_bench peak|train|vocab|memory|dump|profile [--key value]\n");
+    std::fprintf(stderr, "usage: train_bench peak|train|profile [--key value]\n");
     return 2;
   }
   try {

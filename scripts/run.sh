@@ -15,6 +15,7 @@ if [ ! -f "$data/day_1.truth" ]; then
   "$bin/adaensemble-data" synth --out "$data" --rows 100000 --days 2 --seed 7
 fi
 
+mkdir -p "$(dirname "$run")"
 resume=()
 [ -f "$run/checkpoints/latest/state.json" ] && resume=(--resume)
 echo "run: training configs/quickstart.yaml into $run/" >&2

@@ -1,7 +1,7 @@
 #include "adaensemble/train/checkpoint.h"
 
-#include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
 #include <torch/serialize/archive.h>
 
 #include <fstream>
@@ -68,7 +68,8 @@ TrainingState training_state_from_json(const nlohmann::json& j, const std::strin
 
 namespace {
 
-void save_archive(const fs::path& file, const std::function<void(torch::serialize::OutputArchive&)>& fill) {
+void save_archive(const fs::path& file,
+                  const std::function<void(torch::serialize::OutputArchive&)>& fill) {
   torch::serialize::OutputArchive archive;
   fill(archive);
   archive.save_to(file.string());
@@ -76,7 +77,8 @@ void save_archive(const fs::path& file, const std::function<void(torch::serializ
 
 }  // namespace
 
-void save_checkpoint(const fs::path& dir, const CheckpointParts& parts, const TrainingState& state) {
+void save_checkpoint(const fs::path& dir, const CheckpointParts& parts,
+                     const TrainingState& state) {
   const fs::path staged = dir.parent_path() / ("." + dir.filename().string() + ".staging");
   fs::remove_all(staged);
   fs::create_directories(staged);
@@ -88,9 +90,8 @@ void save_checkpoint(const fs::path& dir, const CheckpointParts& parts, const Tr
   if (parts.gate_optimizer) {
     save_archive(staged / "gate_optimizer.pt", [&](auto& a) { parts.gate_optimizer->save(a); });
   }
-  save_archive(staged / "rng.pt", [&](auto& a) {
-    a.write("cpu", at::detail::getDefaultCPUGenerator().get_state());
-  });
+  save_archive(staged / "rng.pt",
+               [&](auto& a) { a.write("cpu", at::detail::getDefaultCPUGenerator().get_state()); });
   write_text_atomically(staged / "state.json", to_json(state).dump(2) + "\n");
   YAML::Emitter yaml;
   yaml << to_yaml(*parts.config);
@@ -112,14 +113,17 @@ TrainingState read_training_state(const fs::path& dir) {
 }
 
 void load_checkpoint_tensors(const fs::path& dir, const CheckpointParts& parts) {
-  auto load = [&](const std::string& name, const std::function<void(torch::serialize::InputArchive&)>& use) {
+  auto load = [&](const std::string& name,
+                  const std::function<void(torch::serialize::InputArchive&)>& use) {
     torch::serialize::InputArchive archive;
     archive.load_from((dir / name).string());
     use(archive);
   };
   load("model.pt", [&](auto& a) { parts.model->load(a); });
-  if (parts.theta_optimizer) load("theta_optimizer.pt", [&](auto& a) { parts.theta_optimizer->load(a); });
-  if (parts.gate_optimizer) load("gate_optimizer.pt", [&](auto& a) { parts.gate_optimizer->load(a); });
+  if (parts.theta_optimizer)
+    load("theta_optimizer.pt", [&](auto& a) { parts.theta_optimizer->load(a); });
+  if (parts.gate_optimizer)
+    load("gate_optimizer.pt", [&](auto& a) { parts.gate_optimizer->load(a); });
   if (parts.theta_optimizer) {
     load("rng.pt", [&](auto& a) {
       at::Tensor rng;

@@ -91,9 +91,9 @@ nlohmann::json evaluate_files(const std::string& checkpoint, const std::vector<s
     slices.push_back(slice);
   }
   data::BadRowReport bad_rows;
-  const auto split = data::encode_files(slices, loaded.schema, loaded.vocabulary,
-                                        loaded.config.data.bad_rows, loaded.config.data.cache_dir.string(),
-                                        &bad_rows);
+  const auto split =
+      data::encode_files(slices, loaded.schema, loaded.vocabulary, loaded.config.data.bad_rows,
+                         loaded.config.data.cache_dir.string(), &bad_rows);
   const int64_t batch = std::max<int64_t>(loaded.config.train.batch_size, 1024);
   nlohmann::json result =
       evaluation_json(evaluate(*loaded.model, split, batch, c10::Device(device)));

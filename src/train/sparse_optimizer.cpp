@@ -32,7 +32,7 @@ Rows take_rows(at::Tensor& p) {
 }
 
 /// Calls `closure` (if any) with gradients enabled, as torch's optimizers do.
-at::Tensor evaluate(const torch::optim::Optimizer::LossClosure& closure) {
+at::Tensor call_closure(const torch::optim::Optimizer::LossClosure& closure) {
   if (!closure) return {};
   at::AutoGradMode enable_grad(true);
   return closure();
@@ -56,7 +56,7 @@ void step_sparse(std::vector<torch::optim::OptimizerParamGroup>& groups, const U
 }  // namespace
 
 torch::Tensor RowSparseAdam::step(LossClosure closure) {
-  const at::Tensor loss = evaluate(closure);
+  const at::Tensor loss = call_closure(closure);
   step_sparse<torch::optim::AdamOptions>(param_groups_, [&](at::Tensor& p, const Rows& rows,
                                                             const torch::optim::AdamOptions& o) {
     auto& slot = state_[state_key(p)];
@@ -93,7 +93,7 @@ torch::Tensor RowSparseAdam::step(LossClosure closure) {
 }
 
 torch::Tensor RowSparseAdagrad::step(LossClosure closure) {
-  const at::Tensor loss = evaluate(closure);
+  const at::Tensor loss = call_closure(closure);
   step_sparse<torch::optim::AdagradOptions>(
       param_groups_, [&](at::Tensor& p, const Rows& rows, const torch::optim::AdagradOptions& o) {
         // Adagrad creates every parameter's state when it is constructed.
@@ -111,7 +111,7 @@ torch::Tensor RowSparseAdagrad::step(LossClosure closure) {
 }
 
 torch::Tensor RowSparseSgd::step(LossClosure closure) {
-  const at::Tensor loss = evaluate(closure);
+  const at::Tensor loss = call_closure(closure);
   step_sparse<torch::optim::SGDOptions>(
       param_groups_, [&](at::Tensor& p, const Rows& rows, const torch::optim::SGDOptions& o) {
         at::Tensor update = rows.grad;

@@ -118,7 +118,7 @@ class TrainingLoop {
   std::optional<LearningRateSchedule> theta_schedule_;
   std::optional<LearningRateSchedule> gate_schedule_;
   std::unique_ptr<data::BatchIterator> train_batches_;
-  std::unique_ptr<data::BatchIterator> valid_batches_;  // upper-level gate batches
+  std::unique_ptr<data::BatchIterator> valid_batches_;    // upper-level gate batches
   std::shared_ptr<const data::EncodedSplit> eval_split_;  // evaluations and model selection
   std::vector<at::Tensor> theta_parameters_;
   TrainingState state_;
@@ -131,13 +131,14 @@ void TrainingLoop::prepare() {
   const int threads = configure_threads(train_.threads);
   device_ = pick_device(train_.device);
   torch::manual_seed(static_cast<uint64_t>(train_.seed));
-  spdlog::info("run: output_dir={} device={} threads={} mode={}", out_dir_.string(),
-               device_.str(), threads, train_.mode);
+  spdlog::info("run: output_dir={} device={} threads={} mode={}", out_dir_.string(), device_.str(),
+               threads, train_.mode);
 
   data_ = data::prepare_data(config_.data);
   if (!data_.valid || data_.valid->rows() == 0) {
-    throw ConfigError("data.valid: the validation split is empty (set data.valid or "
-                      "data.valid_fraction; the bi-level trainer and early stopping need it)");
+    throw ConfigError(
+        "data.valid: the validation split is empty (set data.valid or "
+        "data.valid_fraction; the bi-level trainer and early stopping need it)");
   }
   spdlog::info("data: train_rows={} valid_rows={} test_rows={}", data_.train->rows(),
                data_.valid->rows(), data_.test ? data_.test->rows() : 0);
@@ -145,13 +146,13 @@ void TrainingLoop::prepare() {
   eval_split_ = data_.valid;
   if (train_.mode == "bilevel" && train_.gate_valid_fraction > 0) {
     const int64_t rows = data_.valid->rows();
-    const auto gate_rows = static_cast<int64_t>(static_cast<double>(rows) *
-                                                train_.gate_valid_fraction);
+    const auto gate_rows =
+        static_cast<int64_t>(static_cast<double>(rows) * train_.gate_valid_fraction);
     if (gate_rows == 0 || gate_rows == rows) {
-      throw ConfigError("train.gate_valid_fraction = " +
-                        std::to_string(train_.gate_valid_fraction) + ": leaves no rows of the " +
-                        std::to_string(rows) + " validation rows for the " +
-                        (gate_rows == 0 ? "gate steps" : "evaluations"));
+      throw ConfigError(fmt::format(
+          "train.gate_valid_fraction = {}: leaves none of the {} validation rows for the {} "
+          "(give more validation rows, or set it to 0 to use every row for both)",
+          train_.gate_valid_fraction, rows, gate_rows == 0 ? "gate steps" : "evaluations"));
     }
     gate_split = data_.valid->slice(0, gate_rows);
     eval_split_ = data_.valid->slice(gate_rows, rows);
@@ -194,8 +195,8 @@ void TrainingLoop::prepare() {
   gate_schedule_.emplace(train_.gate_optimizer, total_steps_);
 
   data::BatchOptions valid_options = options;
-  valid_options.batch_size = train_.valid_batch_size > 0 ? train_.valid_batch_size
-                                                         : train_.batch_size;
+  valid_options.batch_size =
+      train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
   valid_options.seed = options.seed + 1;
   valid_batches_ = std::make_unique<data::BatchIterator>(gate_split, valid_options);
 }
@@ -204,7 +205,8 @@ void TrainingLoop::restore_or_start() {
   const fs::path latest = out_dir_ / "checkpoints" / "latest";
   const bool has_run = fs::exists(latest / "state.json");
   if (!resume_ && has_run) {
-    throw ConfigError(out_dir_.string() + ": already holds a run (pass --resume to continue it, "
+    throw ConfigError(out_dir_.string() +
+                      ": already holds a run (pass --resume to continue it, "
                       "or choose another --output)");
   }
   fs::create_directories(out_dir_);
@@ -217,8 +219,8 @@ void TrainingLoop::restore_or_start() {
     return;
   }
   state_ = read_training_state(latest);
-  CheckpointParts parts{model_.get(), theta_optimizer_.get(), gate_optimizer_.get(), &config_,
-                        &data_.schema, &data_.vocabulary};
+  CheckpointParts parts{model_.get(), theta_optimizer_.get(), gate_optimizer_.get(),
+                        &config_,     &data_.schema,          &data_.vocabulary};
   load_checkpoint_tensors(latest, parts);
   train_batches_->seek(data::position_from_json(state_.train_position));
   valid_batches_->seek(data::position_from_json(state_.valid_position));
@@ -257,11 +259,12 @@ void TrainingLoop::log_progress(const StepLoss& loss, double elapsed) {
   const int64_t remaining = std::max<int64_t>(total_steps_ - state_.step, 0);
   const double eta = rate > 0 ? remaining * train_.batch_size / rate : 0.0;
   const double lr = theta_schedule_->at(state_.step);
-  spdlog::info("epoch={} step={}/{} loss={:.4f} logloss={:.4f} balance={:.4f} depth={:.4f} "
-               "lr={:.3g} ex_per_s={:.0f} eta={:.0f}s",
-               state_.epoch + 1, state_.step, total_steps_, loss.total.item<double>(),
-               loss.logloss.item<double>(), loss.expert_balance.item<double>(),
-               loss.depth_balance.item<double>(), lr, rate, eta);
+  spdlog::info(
+      "epoch={} step={}/{} loss={:.4f} logloss={:.4f} balance={:.4f} depth={:.4f} "
+      "lr={:.3g} ex_per_s={:.0f} eta={:.0f}s",
+      state_.epoch + 1, state_.step, total_steps_, loss.total.item<double>(),
+      loss.logloss.item<double>(), loss.expert_balance.item<double>(),
+      loss.depth_balance.item<double>(), lr, rate, eta);
   append_metrics({{"type", "train"},
                   {"step", state_.step},
                   {"epoch", state_.epoch},
@@ -282,25 +285,26 @@ void TrainingLoop::save(const fs::path& dir) {
   state_.gate_lr_scale = gate_schedule_->plateau_scale();
   const fs::path metrics = out_dir_ / "metrics.jsonl";
   state_.metrics_bytes = fs::exists(metrics) ? static_cast<int64_t>(fs::file_size(metrics)) : 0;
-  CheckpointParts parts{model_.get(), theta_optimizer_.get(), gate_optimizer_.get(), &config_,
-                        &data_.schema, &data_.vocabulary};
+  CheckpointParts parts{model_.get(), theta_optimizer_.get(), gate_optimizer_.get(),
+                        &config_,     &data_.schema,          &data_.vocabulary};
   save_checkpoint(dir, parts, state_);
 }
 
 // Returns false when early stopping says the run is over.
 bool TrainingLoop::evaluate_and_checkpoint() {
-  const int64_t eval_batch = train_.valid_batch_size > 0 ? train_.valid_batch_size
-                                                         : train_.batch_size;
+  const int64_t eval_batch =
+      train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
   const Evaluation e = evaluate(*model_, eval_split_, eval_batch, device_);
   nlohmann::json row = evaluation_json(e);
   row["type"] = "eval";
   row["split"] = "valid";
   row["step"] = state_.step;
   row["epoch"] = state_.epoch;
-  spdlog::info("eval step={} valid_auc={:.5f} valid_logloss={:.5f} ne={:.4f} calibration={:.3f} "
-               "flops_per_example={:.0f}",
-               state_.step, e.metrics.auc, e.metrics.logloss, e.metrics.normalized_entropy,
-               e.metrics.calibration, row["flops_per_example"].get<double>());
+  spdlog::info(
+      "eval step={} valid_auc={:.5f} valid_logloss={:.5f} ne={:.4f} calibration={:.3f} "
+      "flops_per_example={:.0f}",
+      state_.step, e.metrics.auc, e.metrics.logloss, e.metrics.normalized_entropy,
+      e.metrics.calibration, row["flops_per_example"].get<double>());
 
   const bool by_auc = train_.early_stopping.metric == "auc";
   const double value = by_auc ? e.metrics.auc : -e.metrics.logloss;
@@ -343,10 +347,11 @@ void TrainingLoop::theta_step(const data::Batch& batch_in) {
       model_->forward(batch.categorical, batch.numeric, model::RoutingMode::kHard), batch.label);
   const double total = loss.total.item<double>();
   if (!std::isfinite(total)) {
-    throw std::runtime_error("step " + std::to_string(state_.step + 1) + ": loss is " +
-                             std::to_string(total) + "; training stopped (the last good "
-                             "checkpoint is in " + (out_dir_ / "checkpoints" / "latest").string() +
-                             "; try a lower learning rate)");
+    throw std::runtime_error(
+        "step " + std::to_string(state_.step + 1) + ": loss is " + std::to_string(total) +
+        "; training stopped (the last good "
+        "checkpoint is in " +
+        (out_dir_ / "checkpoints" / "latest").string() + "; try a lower learning rate)");
   }
   loss.total.backward();
   theta_optimizer_->step();
@@ -421,8 +426,7 @@ TrainSummary TrainingLoop::summarize() {
   s.stop_reason = state_.stop_reason;
   if (data_.test && data_.test->rows() > 0 && fs::exists(out_dir_ / "best" / "state.json")) {
     const LoadedModel best = load_trained_model(out_dir_ / "best", device_.str());
-    const int64_t batch = train_.valid_batch_size > 0 ? train_.valid_batch_size
-                                                      : train_.batch_size;
+    const int64_t batch = train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
     s.test = evaluation_json(evaluate(*best.model, data_.test, batch, device_));
     spdlog::info("test (best model): auc={:.5f} logloss={:.5f}", s.test["auc"].get<double>(),
                  s.test["logloss"].get<double>());

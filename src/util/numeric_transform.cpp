@@ -21,7 +21,8 @@ at::Tensor numeric_buckets(const at::Tensor& values, const NumericBucketing& opt
   const at::Tensor x = values.to(at::kDouble);
   at::Tensor ids = at::floor(at::log(x * x + 1.0)).clamp_max(options.num_buckets - 3);
   ids = ids.nan_to_num(0.0).to(at::kLong);
-  if (!options.fold_negative) ids = at::where(x < 0, at::full_like(ids, options.num_buckets - 2), ids);
+  if (!options.fold_negative)
+    ids = at::where(x < 0, at::full_like(ids, options.num_buckets - 2), ids);
   return at::where(at::isnan(x), at::full_like(ids, options.num_buckets - 1), ids);
 }
 

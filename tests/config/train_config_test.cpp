@@ -19,7 +19,8 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(TrainConfigTest, DefaultsAndOverrides) {
-  const TrainConfig c = parse("{mode: joint, batch_size: 256, optimizer: {name: adagrad, lr: 0.01}}");
+  const TrainConfig c =
+      parse("{mode: joint, batch_size: 256, optimizer: {name: adagrad, lr: 0.01}}");
   EXPECT_EQ(c.mode, "joint");
   EXPECT_EQ(c.batch_size, 256);
   EXPECT_EQ(c.optimizer.name, "adagrad");
@@ -44,7 +45,8 @@ TEST(TrainConfigTest, BadValuesNameTheirKey) {
             "keys each section accepts)");
   EXPECT_EQ(error_of("{optimizer: {decay: exponential}}"),
             "train.optimizer.decay_steps = (absent): must be > 0 when decay is exponential");
-  EXPECT_EQ(error_of("{gate_valid_fraction: 1}"), "train.gate_valid_fraction = 1: must be in [0, 1)");
+  EXPECT_EQ(error_of("{gate_valid_fraction: 1}"),
+            "train.gate_valid_fraction = 1: must be in [0, 1)");
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ class EncodedSplit {
   int64_t positives() const;
   /// Returns rows [begin, end) of this split, counted over its parts in order
   /// (no copy: the result shares the caches).
+  /// REQUIRES: 0 <= begin <= end <= rows(); throws std::invalid_argument otherwise.
   std::shared_ptr<const EncodedSplit> slice(int64_t begin, int64_t end) const;
 
   /// Copies `count` rows starting at `row` of part `part` into row-major

@@ -4,10 +4,9 @@
 // output directory.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "adaensemble/config/run_config.h"
@@ -24,7 +23,7 @@ struct TrainSummary {
   double seconds = 0.0;
   double data_wait_fraction = 0.0;  ///< Share of loop time spent waiting for batches.
   std::string stop_reason;
-  nlohmann::json test;              ///< Test-split metrics of the best model, when a test split is set.
+  nlohmann::json test;  ///< Test-split metrics of the best model, when a test split is set.
 
   nlohmann::json to_json() const;
 };
