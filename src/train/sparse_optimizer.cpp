@@ -31,6 +31,12 @@ Rows take_rows(at::Tensor& p) {
   return {grad._indices().select(0, 0), grad._values()};
 }
 
+/// Returns the rows' gradient plus L2 decay of those rows of `p` only.
+at::Tensor decayed(const at::Tensor& p, const Rows& rows, double weight_decay) {
+  if (weight_decay == 0) return rows.grad;
+  return rows.grad.add(p.index_select(0, rows.index), weight_decay);
+}
+
 /// Calls `closure` (if any) with gradients enabled, as torch's optimizers do.
 at::Tensor call_closure(const torch::optim::Optimizer::LossClosure& closure) {
   if (!closure) return {};
@@ -70,8 +76,7 @@ torch::Tensor RowSparseAdam::step(LossClosure closure) {
     auto& state = static_cast<torch::optim::AdamParamState&>(*slot);
     state.step(state.step() + 1);
     const auto [beta1, beta2] = o.betas();
-    at::Tensor grad = rows.grad;
-    if (o.weight_decay() != 0) grad = grad.add(p.index_select(0, rows.index), o.weight_decay());
+    const at::Tensor grad = decayed(p, rows, o.weight_decay());
 
     const at::Tensor exp_avg =
         state.exp_avg().index_select(0, rows.index).mul_(beta1).add_(grad, 1 - beta1);
@@ -99,8 +104,7 @@ torch::Tensor RowSparseAdagrad::step(LossClosure closure) {
         // Adagrad creates every parameter's state when it is constructed.
         auto& state = static_cast<torch::optim::AdagradParamState&>(*state_.at(state_key(p)));
         state.step(state.step() + 1);
-        at::Tensor grad = rows.grad;
-        if (o.weight_decay() != 0) grad = grad.add(p.index_select(0, rows.index), o.weight_decay());
+        const at::Tensor grad = decayed(p, rows, o.weight_decay());
         const double rate = o.lr() / (1 + static_cast<double>(state.step() - 1) * o.lr_decay());
         const at::Tensor sum = state.sum().index_select(0, rows.index).addcmul_(grad, grad, 1.0);
         state.sum().index_copy_(0, rows.index, sum);
@@ -114,10 +118,7 @@ torch::Tensor RowSparseSgd::step(LossClosure closure) {
   const at::Tensor loss = call_closure(closure);
   step_sparse<torch::optim::SGDOptions>(
       param_groups_, [&](at::Tensor& p, const Rows& rows, const torch::optim::SGDOptions& o) {
-        at::Tensor update = rows.grad;
-        if (o.weight_decay() != 0) {
-          update = update.add(p.index_select(0, rows.index), o.weight_decay());
-        }
+        at::Tensor update = decayed(p, rows, o.weight_decay());
         if (o.momentum() != 0) {
           auto& slot = state_[state_key(p)];
           at::Tensor buffer;

@@ -104,6 +104,10 @@ class TrainingLoop {
   void log_progress(const StepLoss& loss, double elapsed);
   void append_metrics(const nlohmann::json& row);
   TrainSummary summarize();
+  /// Batch of gate steps and evaluations: train.valid_batch_size, or the training batch.
+  int64_t valid_batch_size() const {
+    return train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
+  }
 
   const config::RunConfig& config_;
   const config::TrainConfig& train_;
@@ -195,8 +199,7 @@ void TrainingLoop::prepare() {
   gate_schedule_.emplace(train_.gate_optimizer, total_steps_);
 
   data::BatchOptions valid_options = options;
-  valid_options.batch_size =
-      train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
+  valid_options.batch_size = valid_batch_size();
   valid_options.seed = options.seed + 1;
   valid_batches_ = std::make_unique<data::BatchIterator>(gate_split, valid_options);
 }
@@ -292,9 +295,7 @@ void TrainingLoop::save(const fs::path& dir) {
 
 // Returns false when early stopping says the run is over.
 bool TrainingLoop::evaluate_and_checkpoint() {
-  const int64_t eval_batch =
-      train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
-  const Evaluation e = evaluate(*model_, eval_split_, eval_batch, device_);
+  const Evaluation e = evaluate(*model_, eval_split_, valid_batch_size(), device_);
   nlohmann::json row = evaluation_json(e);
   row["type"] = "eval";
   row["split"] = "valid";
@@ -349,8 +350,7 @@ void TrainingLoop::theta_step(const data::Batch& batch_in) {
   if (!std::isfinite(total)) {
     throw std::runtime_error(
         "step " + std::to_string(state_.step + 1) + ": loss is " + std::to_string(total) +
-        "; training stopped (the last good "
-        "checkpoint is in " +
+        "; training stopped (the last good checkpoint is in " +
         (out_dir_ / "checkpoints" / "latest").string() + "; try a lower learning rate)");
   }
   loss.total.backward();
@@ -426,8 +426,7 @@ TrainSummary TrainingLoop::summarize() {
   s.stop_reason = state_.stop_reason;
   if (data_.test && data_.test->rows() > 0 && fs::exists(out_dir_ / "best" / "state.json")) {
     const LoadedModel best = load_trained_model(out_dir_ / "best", device_.str());
-    const int64_t batch = train_.valid_batch_size > 0 ? train_.valid_batch_size : train_.batch_size;
-    s.test = evaluation_json(evaluate(*best.model, data_.test, batch, device_));
+    s.test = evaluation_json(evaluate(*best.model, data_.test, valid_batch_size(), device_));
     spdlog::info("test (best model): auc={:.5f} logloss={:.5f}", s.test["auc"].get<double>(),
                  s.test["logloss"].get<double>());
   }

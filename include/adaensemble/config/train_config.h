@@ -56,8 +56,8 @@ struct TrainConfig {
   std::string device = "auto";     ///< cpu | cuda | auto
   OptimizerConfig optimizer;       ///< theta
   OptimizerConfig gate_optimizer;  ///< U (bilevel), ignored in joint mode.
-  int64_t eval_every =
-      0;  ///< Validation every N steps, and at each epoch end (0 = epoch end only).
+  /// Validation every N steps, and at each epoch end (0 = epoch end only).
+  int64_t eval_every = 0;
   int64_t log_every = 50;        ///< Progress line / metrics.jsonl row every N steps.
   int64_t checkpoint_every = 0;  ///< Extra checkpoints every N steps (0 = at each evaluation).
   EarlyStoppingConfig early_stopping;
