@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,12 @@ adaensemble::config::ModelConfig paper_config(const Flags& flags) {
   config.gate.anneal_steps = 0;  // k fixed from the first step.
   config.controller.enabled = flags.num("controller", 1) != 0;
   config.embedding.sparse_gradients = flags.num("sparse", 0) != 0;
+  const std::string experts = flags.get("experts", "");
+  if (!experts.empty()) {
+    config.experts.clear();
+    std::stringstream names(experts);
+    for (std::string name; std::getline(names, name, ',');) config.experts.push_back(name);
+  }
   return config;
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "adaensemble/config/config_node.h"
+#include "adaensemble/model/experts/field_attention.h"
 #include "expert_common.h"
 
 namespace adaensemble::model {
@@ -67,9 +68,10 @@ torch::Tensor AttentionExpertImpl::forward(const torch::Tensor& x, const torch::
   const torch::Tensor k = split(detail::gelu(key(x)));
   const torch::Tensor v = split(detail::gelu(value(x)));
 
-  const torch::Tensor scores = at::matmul(q, k.transpose(2, 3));             // [rows, H, F, F]
-  torch::Tensor mixed = at::matmul(at::softmax(scores, -1), v);              // [rows, H, F, h]
-  mixed = merge(mixed.permute({0, 2, 1, 3}).reshape({rows, f, heads * h}));  // [rows, F, D]
+  const auto items = [&](const torch::Tensor& t) { return t.reshape({rows * heads, f, h}); };
+  torch::Tensor mixed = detail::field_attention(items(q), items(k), items(v));  // [rows H, F, h]
+  mixed = mixed.view({rows, heads, f, h}).permute({0, 2, 1, 3}).reshape({rows, f, heads * h});
+  mixed = merge(mixed);  // [rows, F, D]
 
   // Instance norm: statistics over the field axis, per row and channel.
   // Two passes (mean, then mean squared deviation): in float their gradients

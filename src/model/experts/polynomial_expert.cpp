@@ -42,8 +42,13 @@ torch::Tensor PolynomialExpertImpl::forward(const torch::Tensor& x, const torch:
   detail::check_expert_inputs(x, x0, shape, "polynomial");
   if (options.mode == PolynomialExpertOptions::Mode::kField) {
     // out[r, i, d] = sum_j W[i, j] x0[r, j, d], computed as one [rows * D, F] x [F, F]
-    // product (a broadcast [F, F] @ [rows, F, D] would copy W once per row).
-    return x * at::matmul(x0.transpose(1, 2), weight.t()).transpose(1, 2);
+    // product. Spelled out as mm: at::matmul of the transposed 3-D view runs a
+    // batched matmul, one small GEMM per row on CPU builds without MKL.
+    const int64_t rows = x.size(0);
+    const int64_t f = shape.num_fields;
+    const int64_t d = shape.embedding_dim;
+    const torch::Tensor mixed = at::mm(x0.transpose(1, 2).reshape({rows * d, f}), weight.t());
+    return x * mixed.view({rows, d, f}).transpose(1, 2);
   }
   return x * at::matmul(detail::flat_rows(x0), weight.t()).view_as(x);
 }
