@@ -6,6 +6,8 @@
 //                              optimizers): examples/s, step time, time
 //                              blocked in BatchIterator::next, FLOPs, memory
 //   profile --data FILE ...    autograd-profiler totals per operator
+//   dump --data FILE --out DIR training batches as raw arrays, for the
+//                              plain-PyTorch peer (bench/torch_peer.py)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -183,7 +185,18 @@ Built build(const std::string& name, const model::FeatureSpec& spec, const Flags
     built.flops_per_row = [flops] { return flops; };
     return built;
   }
-  if (name != "paper") throw std::runtime_error("--model must be paper or dcnv2, got " + name);
+  if (name == "logistic") {
+    auto config = adaensemble::config::model_preset("paper");
+    config.architecture = "logistic";
+    config.embedding.sparse_gradients = flags.num("sparse", 0) != 0;
+    built.model = model::build_ctr_model(config, spec);
+    const double flops = 2.0 * static_cast<double>(spec.num_fields());
+    built.flops_per_row = [flops] { return flops; };
+    return built;
+  }
+  if (name != "paper") {
+    throw std::runtime_error("--model must be paper, dcnv2 or logistic, got " + name);
+  }
   built.model = model::build_ctr_model(paper_config(flags), spec);
   built.model->set_collect_stats(true);
   model::CtrModelImpl* raw = built.model.get();
@@ -228,10 +241,12 @@ std::unique_ptr<torch::optim::Optimizer> make_joint_optimizer(model::CtrModelImp
                                             embeddings);
 }
 
+/// Prepares `--data FILE[,FILE...]` (all rows train) through the cache.
 data::PreparedData open_data(const Flags& flags) {
   adaensemble::config::DataConfig config;
   config.format = "criteo";
-  config.train = {{flags.need("data"), 0, -1}};
+  std::stringstream files(flags.need("data"));
+  for (std::string file; std::getline(files, file, ',');) config.train.push_back({file, 0, -1});
   config.cache_dir = flags.get("cache", (fs::temp_directory_path() / "train-bench-cache").string());
   config.min_count = flags.num("min-count", 1);
   return data::prepare_data(config);
@@ -244,6 +259,52 @@ int64_t parameter_count(model::CtrModelImpl& net) {
 }
 
 // ~~~ Commands ~~~
+
+/// Writes the first `--batches` training batches (the `train` case's shuffle)
+/// as raw little-endian arrays for the plain-PyTorch peer: categorical.i64
+/// [rows, C], numeric.f32 [rows, N] (NaN = missing), label.f32 [rows], and
+/// meta.json with the shapes and each categorical field's table rows.
+int dump(const Flags& flags) {
+  const data::PreparedData prepared = open_data(flags);
+  const model::FeatureSpec spec =
+      adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
+  data::BatchOptions options;
+  options.batch_size = flags.num("batch", 4096);
+  options.shuffle = true;
+  options.seed = 7;
+  options.drop_last = true;
+  data::BatchIterator batches(prepared.train, options);
+  std::vector<at::Tensor> categorical, numeric, label;
+  data::Batch batch;
+  for (int64_t i = 0; i < flags.num("batches", 8) && batches.next(&batch); ++i) {
+    categorical.push_back(batch.categorical);
+    numeric.push_back(batch.numeric);
+    label.push_back(batch.label);
+  }
+  if (categorical.empty()) throw std::runtime_error(flags.need("data") + ": no rows to dump");
+  const fs::path out = flags.need("out");
+  fs::create_directories(out);
+  const auto write = [&](const std::string& name, const at::Tensor& tensor) {
+    const at::Tensor t = tensor.contiguous();
+    std::ofstream file(out / name, std::ios::binary);
+    file.write(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+    if (!file) throw std::runtime_error((out / name).string() + ": write failed");
+  };
+  const at::Tensor all_categorical = at::cat(categorical);
+  write("categorical.i64", all_categorical);
+  write("numeric.f32", at::cat(numeric));
+  write("label.f32", at::cat(label));
+  std::ofstream meta(out / "meta.json");
+  meta << "{\"rows\": " << all_categorical.size(0) << ", \"categorical\": " << spec.cardinalities.size()
+       << ", \"numeric\": " << spec.num_numeric << ", \"cardinalities\": [";
+  for (size_t i = 0; i < spec.cardinalities.size(); ++i) {
+    meta << (i ? ", " : "") << spec.cardinalities[i];
+  }
+  meta << "]}\n";
+  std::printf("{\"case\": \"dump\", \"rows\": %ld, \"out\": \"%s\"}\n",
+              static_cast<long>(all_categorical.size(0)), out.c_str());
+  return 0;
+}
 
 int peak(const Flags& flags) {
   double best = 0.0;
@@ -270,10 +331,18 @@ int peak(const Flags& flags) {
   return 0;
 }
 
+/// The data's feature spec with every categorical table `--table-scale` times
+/// as tall: the ids a batch touches stay the same, only the table grows.
+model::FeatureSpec scaled_spec(const data::PreparedData& prepared, const Flags& flags) {
+  model::FeatureSpec spec =
+      adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
+  for (int64_t& rows : spec.cardinalities) rows *= flags.num("table-scale", 1);
+  return spec;
+}
+
 int train(const Flags& flags) {
   const data::PreparedData prepared = open_data(flags);
-  const model::FeatureSpec spec =
-      adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
+  const model::FeatureSpec spec = scaled_spec(prepared, flags);
   const std::string name = flags.get("model", "paper");
   Built built = build(name, spec, flags);
   built.model->train();
@@ -293,20 +362,28 @@ int train(const Flags& flags) {
   double loss = 0.0;
   double rows = 0.0;
   Clock::time_point start;
-  for (int64_t step = 0; step < warmup + steps; ++step) {
+  // --steps -1: every batch of one epoch after the warm-up (the memory case).
+  const bool whole_epoch = steps < 0;
+  int64_t timed_steps = 0;
+  for (int64_t step = 0; whole_epoch || step < warmup + steps; ++step) {
     if (step == warmup) {
       built.flops_per_row();  // Drop the warm-up's statistics.
       data_seconds = 0.0;
       rows = 0.0;
+      timed_steps = 0;
       start = Clock::now();
     }
     const auto wait = Clock::now();
-    if (!batches.next(&batch) && !batches.next(&batch)) {
-      throw std::runtime_error(flags.need("data") + ": no rows to train on");
+    if (!batches.next(&batch)) {
+      if (whole_epoch && step > warmup) break;
+      if (!batches.next(&batch)) {
+        throw std::runtime_error(flags.need("data") + ": no rows to train on");
+      }
     }
     data_seconds += seconds_since(wait);
     loss = train_step(*built.model, *optimizer, batch);
     rows += static_cast<double>(batch.label.size(0));
+    ++timed_steps;
   }
   const double seconds = seconds_since(start);
   std::printf(
@@ -314,14 +391,18 @@ int train(const Flags& flags) {
       "\"top_k\": %ld, \"controller\": %ld, \"sparse\": %ld, \"steps\": %ld, "
       "\"examples_per_s\": %.1f, \"step_ms\": %.2f, \"data_wait_fraction\": %.4f, "
       "\"forward_mflops_per_example\": %.4f, \"parameters\": %ld, \"table_rows\": %ld, "
-      "\"loss\": %.5f, \"peak_rss_mib\": %.1f, \"threads\": %d}\n",
+      "\"loss\": %.5f, \"peak_rss_mib\": %.1f, \"rss_anon_mib\": %.1f, \"rss_file_mib\": %.1f, "
+      "\"train_rows\": %ld, \"table_scale\": %ld, \"min_count\": %ld, \"threads\": %d}\n",
       name.c_str(), static_cast<long>(options.batch_size), static_cast<long>(flags.num("top-k", 3)),
       static_cast<long>(flags.num("controller", 1)), static_cast<long>(flags.num("sparse", 0)),
-      static_cast<long>(steps), rows / seconds, seconds / steps * 1e3, data_seconds / seconds,
+      static_cast<long>(timed_steps), rows / seconds, seconds / timed_steps * 1e3,
+      data_seconds / seconds,
       built.flops_per_row() / 1e6, static_cast<long>(parameter_count(*built.model)),
       static_cast<long>(
           std::accumulate(spec.cardinalities.begin(), spec.cardinalities.end(), int64_t{0})),
-      loss, status_mib("VmHWM"), at::get_num_threads());
+      loss, status_mib("VmHWM"), status_mib("RssAnon"), status_mib("RssFile"),
+      static_cast<long>(prepared.train->rows()), static_cast<long>(flags.num("table-scale", 1)),
+      static_cast<long>(flags.num("min-count", 1)), at::get_num_threads());
   return 0;
 }
 
@@ -330,8 +411,7 @@ int train(const Flags& flags) {
 /// report their inclusive time.
 int profile(const Flags& flags) {
   const data::PreparedData prepared = open_data(flags);
-  const model::FeatureSpec spec =
-      adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
+  const model::FeatureSpec spec = scaled_spec(prepared, flags);
   Built built = build(flags.get("model", "paper"), spec, flags);
   built.model->train();
   auto optimizer = make_joint_optimizer(*built.model);
@@ -405,7 +485,7 @@ int profile(const Flags& flags) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: train_bench peak|train|profile [--key value]\n");
+    std::fprintf(stderr, "usage: train_bench peak|train|profile|dump [--key value]\n");
     return 2;
   }
   try {
@@ -416,6 +496,7 @@ int main(int argc, char** argv) {
     if (command == "peak") return peak(flags);
     if (command == "train") return train(flags);
     if (command == "profile") return profile(flags);
+    if (command == "dump") return dump(flags);
     std::fprintf(stderr, "train_bench: unknown command %s\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {

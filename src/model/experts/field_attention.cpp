@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 // The float kernels are compiled once per instruction set and picked at load
@@ -25,10 +26,10 @@ namespace {
 
 /// exp(x) for the shifted scores of a softmax (x <= 0), in a form the compiler
 /// vectorises: x = n ln2 + r with |r| <= ln2 / 2, a degree-6 polynomial for
-/// e^r and the exponent bits for 2^n. Relative error about 2e-7; below -87
-/// (where e^x underflows float) it returns e^-87.
+/// e^r and the exponent bits for 2^n. Relative error about 2e-7. x is clamped
+/// to [-87, 0] (e^-87 is near float's smallest normal).
 inline float exp_nonpositive(float x) {
-  x = x < -87.0f ? -87.0f : x;  // a select, not a branch, without trapping math
+  x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);  // selects, not branches (no trapping math)
   const int n = static_cast<int>(x * 1.44269504f - 0.5f);  // truncation = rounding, as x <= 0
   const float nf = static_cast<float>(n);
   const float r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;  // ln2 split in two parts
@@ -45,7 +46,7 @@ inline float exp_nonpositive(float x) {
   return p * scale;
 }
 
-inline double exp_nonpositive(double x) { return std::exp(x); }
+inline double exp_nonpositive(double x) { return std::exp(x > 0.0 ? 0.0 : x); }
 
 /// Sizes of one call: N items of F x h.
 struct Dims {
@@ -55,181 +56,307 @@ struct Dims {
 };
 
 // The per-item kernels are forced inline into the multi-versioned entry points
-// below, so each instruction-set clone vectorises them for itself. H > 0 fixes
-// the head width at compile time (its inner loops then unroll into whole
-// vectors); H = 0 reads it from `dims`.
+// below, so each instruction-set clone vectorises them for itself. The head
+// width H is a compile-time constant (its loops unroll into whole vectors);
+// other widths take the unfused path.
 #if defined(__GNUC__)
 #define ADAENSEMBLE_INLINE inline __attribute__((always_inline))
 #else
 #define ADAENSEMBLE_INLINE inline
 #endif
 
-/// One item: p = softmax(q k^T) [F, F] and out = p v [F, h]. `kt` is scratch
-/// for k^T, so that every inner loop runs over contiguous memory.
+/// Scores are computed kRows rows at a time in blocks of kBlock columns, the
+/// kRows x kBlock accumulators held in registers; rows of k^T and v^T are
+/// zero-padded to a whole number of blocks.
+template <typename T>
+constexpr int64_t kBlock = 64 / sizeof(T);
+constexpr int64_t kRows = 4;
+
+inline int64_t padded(int64_t fields, int64_t block) { return (fields + block - 1) / block * block; }
+
+/// Per-thread scratch of one item: k^T and v^T [h, stride] and kRows rows of
+/// scores and of dp, each `stride` long.
+template <typename T>
+struct Scratch {
+  Scratch(int64_t fields, int64_t head_dim)
+      : stride(padded(fields, kBlock<T>)),
+        kt(head_dim * stride, T(0)),
+        vt(head_dim * stride, T(0)),
+        s(kRows * stride),
+        dp(kRows * stride) {}
+  int64_t stride;
+  std::vector<T> kt, vt, s, dp;
+};
+
+/// Writes the transpose of x [F, H] into xt [H, stride] (padding stays zero).
+template <typename T, int64_t H>
+ADAENSEMBLE_INLINE void transpose_into(const T* __restrict__ x, T* __restrict__ xt, int64_t f,
+                                       int64_t stride) {
+  for (int64_t j = 0; j < f; ++j) {
+    for (int64_t d = 0; d < H; ++d) xt[d * stride + j] = x[j * H + d];
+  }
+}
+
+// GCC vector extensions: named vector values stay in registers (arrays of
+// accumulators were spilled to the stack on every iteration), and each clone
+// lowers them to its own register width.
+template <typename T, int64_t N>
+struct VecOf {
+  typedef T type __attribute__((vector_size(N * sizeof(T))));
+};
+template <typename T, int64_t N>
+using Vec = typename VecOf<T, N>::type;
+
+template <typename V, typename T>
+ADAENSEMBLE_INLINE V load(const T* from) {
+  V value;
+  std::memcpy(&value, from, sizeof(V));
+  return value;
+}
+
+template <typename V, typename T>
+ADAENSEMBLE_INLINE void store(T* to, const V& value) {
+  std::memcpy(to, &value, sizeof(V));
+}
+
+/// out[r, j] = sum_d a[row r][d] bt[d, j] for r < kRows (4) and j < stride,
+/// where row r is first + r clamped to `last` (the extra rows are discarded).
+template <typename T, int64_t H>
+ADAENSEMBLE_INLINE void rows_times(const T* __restrict__ a, int64_t first, int64_t last,
+                                   const T* __restrict__ bt, T* __restrict__ out,
+                                   int64_t stride) {
+  static_assert(kRows == 4, "rows_times unrolls four rows");
+  using V = Vec<T, kBlock<T>>;
+  const T* a0 = a + std::min(first, last) * H;
+  const T* a1 = a + std::min(first + 1, last) * H;
+  const T* a2 = a + std::min(first + 2, last) * H;
+  const T* a3 = a + std::min(first + 3, last) * H;
+  for (int64_t jb = 0; jb < stride; jb += kBlock<T>) {
+    V acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+    for (int64_t d = 0; d < H; ++d) {
+      const V b = load<V>(bt + d * stride + jb);
+      acc0 += a0[d] * b;
+      acc1 += a1[d] * b;
+      acc2 += a2[d] * b;
+      acc3 += a3[d] * b;
+    }
+    store(out + jb, acc0);
+    store(out + stride + jb, acc1);
+    store(out + 2 * stride + jb, acc2);
+    store(out + 3 * stride + jb, acc3);
+  }
+}
+
+/// Replaces s[j] by exp(s[j] - max) for j < stride and returns (max, sum)
+/// over j < f, reducing in kBlock lanes.
+template <typename T>
+ADAENSEMBLE_INLINE std::pair<T, T> exp_row(T* __restrict__ s, int64_t f, int64_t stride) {
+  constexpr int64_t W = kBlock<T>;
+  const int64_t full = f / W * W;
+  T lanes[W];
+  for (int64_t w = 0; w < W; ++w) lanes[w] = s[0];
+  for (int64_t jb = 0; jb < full; jb += W) {
+    for (int64_t w = 0; w < W; ++w) lanes[w] = s[jb + w] > lanes[w] ? s[jb + w] : lanes[w];
+  }
+  T max = s[0];
+  for (int64_t w = 0; w < W; ++w) max = lanes[w] > max ? lanes[w] : max;
+  for (int64_t j = full; j < f; ++j) max = s[j] > max ? s[j] : max;
+  for (int64_t j = 0; j < stride; ++j) s[j] = exp_nonpositive(s[j] - max);
+  for (int64_t w = 0; w < W; ++w) lanes[w] = 0;
+  for (int64_t jb = 0; jb < full; jb += W) {
+    for (int64_t w = 0; w < W; ++w) lanes[w] += s[jb + w];
+  }
+  T sum = 0;
+  for (int64_t w = 0; w < W; ++w) sum += lanes[w];
+  for (int64_t j = full; j < f; ++j) sum += s[j];
+  return {max, sum};
+}
+
+/// One item: out = softmax(q k^T) v [F, H] and, per row, the log-sum-exp of
+/// its scores, from which the backward pass recomputes the softmax (no F x F
+/// tensor is ever stored). Rows go kRows at a time, so that the weighted sums
+/// of v run kRows independent accumulator chains.
 template <typename T, int64_t H>
 ADAENSEMBLE_INLINE void attend(const T* __restrict__ q, const T* __restrict__ k,
-                               const T* __restrict__ v, T* __restrict__ p, T* __restrict__ out,
-                               T* __restrict__ kt, int64_t f, int64_t head_dim) {
-  const int64_t h = H > 0 ? H : head_dim;
-  for (int64_t j = 0; j < f; ++j) {
-    for (int64_t d = 0; d < h; ++d) kt[d * f + j] = k[j * h + d];
-  }
-  for (int64_t i = 0; i < f; ++i) {
-    const T* qi = q + i * h;
-    T* s = p + i * f;
-    for (int64_t j = 0; j < f; ++j) s[j] = qi[0] * kt[j];
-    for (int64_t d = 1; d < h; ++d) {
-      const T a = qi[d];
-      const T* row = kt + d * f;
-      for (int64_t j = 0; j < f; ++j) s[j] += a * row[j];
+                               const T* __restrict__ v, T* __restrict__ out, T* __restrict__ lse,
+                               Scratch<T>& scratch, int64_t f) {
+  const int64_t stride = scratch.stride;
+  T* __restrict__ s = scratch.s.data();
+  transpose_into<T, H>(k, scratch.kt.data(), f, stride);
+  for (int64_t i0 = 0; i0 < f; i0 += kRows) {
+    rows_times<T, H>(q, i0, f - 1, scratch.kt.data(), s, stride);
+    T inv[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      const auto [max, sum] = exp_row(s + r * stride, f, stride);
+      inv[r] = T(1) / sum;
+      if (i0 + r < f) lse[i0 + r] = max + std::log(sum);
     }
-    T max = s[0];
-    for (int64_t j = 1; j < f; ++j) max = s[j] > max ? s[j] : max;
-    T sum = 0;
+    using V = Vec<T, H>;
+    V acc[kRows] = {};
+    const T* s0 = s;
+    const T* s1 = s + stride;
+    const T* s2 = s + 2 * stride;
+    const T* s3 = s + 3 * stride;
+    V acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
     for (int64_t j = 0; j < f; ++j) {
-      s[j] = exp_nonpositive(s[j] - max);
-      sum += s[j];
+      const V vj = load<V>(v + j * H);
+      acc0 += s0[j] * vj;
+      acc1 += s1[j] * vj;
+      acc2 += s2[j] * vj;
+      acc3 += s3[j] * vj;
     }
-    const T inv = T(1) / sum;
-    for (int64_t j = 0; j < f; ++j) s[j] *= inv;
-
-    T acc[H > 0 ? H : 1];
-    T* oi = H > 0 ? acc : out + i * h;
-    for (int64_t d = 0; d < h; ++d) oi[d] = 0;
-    for (int64_t j = 0; j < f; ++j) {
-      const T w = s[j];
-      const T* vj = v + j * h;
-      for (int64_t d = 0; d < h; ++d) oi[d] += w * vj[d];
-    }
-    if (H > 0) {
-      for (int64_t d = 0; d < h; ++d) out[i * h + d] = acc[d];
-    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+    for (int64_t r = 0; r < kRows && i0 + r < f; ++r) store(out + (i0 + r) * H, acc[r] * inv[r]);
   }
 }
 
-/// One item's gradients from g = d out [F, h] and the saved p: dv = p^T g,
-/// dp = g v^T, ds = p (dp - rowsum(p dp)), dq = ds k, dk = ds^T q. `vt` holds
-/// v^T and `row` one row of ds.
+/// One item's gradients from g = d out: with p recomputed from q, k and the
+/// saved log-sum-exp, dv = p^T g, dp = g v^T, ds = p (dp - rowsum(g out))
+/// (rowsum(p dp) = rowsum(g out)), dq = ds k, dk = ds^T q. kRows rows at a
+/// time, as in the forward pass; rows past F get zero weight.
 template <typename T, int64_t H>
 ADAENSEMBLE_INLINE void attend_backward(const T* __restrict__ q, const T* __restrict__ k,
-                                        const T* __restrict__ v, const T* __restrict__ p,
-                                        const T* __restrict__ g, T* __restrict__ dq,
-                                        T* __restrict__ dk, T* __restrict__ dv,
-                                        T* __restrict__ vt, T* __restrict__ row, int64_t f,
-                                        int64_t head_dim) {
-  const int64_t h = H > 0 ? H : head_dim;
-  for (int64_t j = 0; j < f; ++j) {
-    for (int64_t d = 0; d < h; ++d) vt[d * f + j] = v[j * h + d];
-  }
-  for (int64_t e = 0; e < f * h; ++e) dk[e] = dv[e] = 0;
-  for (int64_t i = 0; i < f; ++i) {
-    const T* pi = p + i * f;
-    const T* gi = g + i * h;
-    const T* qi = q + i * h;
-    for (int64_t j = 0; j < f; ++j) {
-      const T w = pi[j];
-      T* dvj = dv + j * h;
-      for (int64_t d = 0; d < h; ++d) dvj[d] += w * gi[d];
-    }
-    for (int64_t j = 0; j < f; ++j) row[j] = gi[0] * vt[j];
-    for (int64_t d = 1; d < h; ++d) {
-      const T a = gi[d];
-      const T* vrow = vt + d * f;
-      for (int64_t j = 0; j < f; ++j) row[j] += a * vrow[j];
-    }
-    T dot = 0;
-    for (int64_t j = 0; j < f; ++j) dot += pi[j] * row[j];
-    for (int64_t j = 0; j < f; ++j) row[j] = pi[j] * (row[j] - dot);
-
-    T acc[H > 0 ? H : 1];
-    T* dqi = H > 0 ? acc : dq + i * h;
-    for (int64_t d = 0; d < h; ++d) dqi[d] = 0;
-    for (int64_t j = 0; j < f; ++j) {
-      const T w = row[j];
-      const T* kj = k + j * h;
-      T* dkj = dk + j * h;
-      for (int64_t d = 0; d < h; ++d) {
-        dqi[d] += w * kj[d];
-        dkj[d] += w * qi[d];
+                                        const T* __restrict__ v, const T* __restrict__ out,
+                                        const T* __restrict__ lse, const T* __restrict__ g,
+                                        T* __restrict__ dq, T* __restrict__ dk,
+                                        T* __restrict__ dv, Scratch<T>& scratch, int64_t f) {
+  const int64_t stride = scratch.stride;
+  T* __restrict__ p = scratch.s.data();
+  T* __restrict__ dp = scratch.dp.data();
+  transpose_into<T, H>(k, scratch.kt.data(), f, stride);
+  transpose_into<T, H>(v, scratch.vt.data(), f, stride);
+  for (int64_t e = 0; e < f * H; ++e) dk[e] = dv[e] = 0;
+  for (int64_t i0 = 0; i0 < f; i0 += kRows) {
+    rows_times<T, H>(q, i0, f - 1, scratch.kt.data(), p, stride);
+    rows_times<T, H>(g, i0, f - 1, scratch.vt.data(), dp, stride);
+    const T* qr[kRows];
+    const T* gr[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      const int64_t i = std::min(i0 + r, f - 1);
+      qr[r] = q + i * H;
+      gr[r] = g + i * H;
+      const T valid = i0 + r < f ? T(1) : T(0);
+      T dot = 0;
+      for (int64_t d = 0; d < H; ++d) dot += gr[r][d] * out[i * H + d];
+      T* pr = p + r * stride;
+      T* dpr = dp + r * stride;
+      // p, then ds = p (dp - dot) in place of dp; zero for rows past F.
+      for (int64_t j = 0; j < stride; ++j) {
+        pr[j] = valid * exp_nonpositive(pr[j] - lse[i]);
+        dpr[j] = pr[j] * (dpr[j] - dot);
       }
     }
-    if (H > 0) {
-      for (int64_t d = 0; d < h; ++d) dq[i * h + d] = acc[d];
+    using V = Vec<T, H>;
+    const V q0 = load<V>(qr[0]), q1 = load<V>(qr[1]), q2 = load<V>(qr[2]), q3 = load<V>(qr[3]);
+    const V g0 = load<V>(gr[0]), g1 = load<V>(gr[1]), g2 = load<V>(gr[2]), g3 = load<V>(gr[3]);
+    const T* p0 = p;
+    const T* p1 = p + stride;
+    const T* p2 = p + 2 * stride;
+    const T* p3 = p + 3 * stride;
+    const T* ds0 = dp;
+    const T* ds1 = dp + stride;
+    const T* ds2 = dp + 2 * stride;
+    const T* ds3 = dp + 3 * stride;
+    V acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+    for (int64_t j = 0; j < f; ++j) {
+      const V kj = load<V>(k + j * H);
+      acc0 += ds0[j] * kj;
+      acc1 += ds1[j] * kj;
+      acc2 += ds2[j] * kj;
+      acc3 += ds3[j] * kj;
+      const V dkj = (ds0[j] * q0 + ds1[j] * q1) + (ds2[j] * q2 + ds3[j] * q3);
+      const V dvj = (p0[j] * g0 + p1[j] * g1) + (p2[j] * g2 + p3[j] * g3);
+      store(dk + j * H, load<V>(dk + j * H) + dkj);
+      store(dv + j * H, load<V>(dv + j * H) + dvj);
     }
+    const V acc[kRows] = {acc0, acc1, acc2, acc3};
+    for (int64_t r = 0; r < kRows && i0 + r < f; ++r) store(dq + (i0 + r) * H, acc[r]);
   }
 }
 
+/// Pointers of one call; items are [F, h] blocks at n * F * h, lse rows at n * F.
+template <typename T>
+struct Operands {
+  const T* q;
+  const T* k;
+  const T* v;
+  T* out;  // forward: written; backward: read
+  T* lse;  // forward: written; backward: read
+  const T* g;
+  T* dq;
+  T* dk;
+  T* dv;
+};
+
 template <typename T, int64_t H>
-ADAENSEMBLE_INLINE void forward_items(const T* q, const T* k, const T* v, T* p, T* out, Dims dims,
-                                      int64_t begin, int64_t end) {
+ADAENSEMBLE_INLINE void forward_items(const Operands<T>& x, Dims dims, int64_t begin,
+                                      int64_t end) {
   const int64_t f = dims.fields;
-  const int64_t h = dims.head_dim;
-  std::vector<T> kt(f * h);
+  Scratch<T> scratch(f, H);
   for (int64_t n = begin; n < end; ++n) {
-    const int64_t at = n * f * h;
-    attend<T, H>(q + at, k + at, v + at, p + n * f * f, out + at, kt.data(), f, h);
+    const int64_t at = n * f * H;
+    attend<T, H>(x.q + at, x.k + at, x.v + at, x.out + at, x.lse + n * f, scratch, f);
   }
 }
 
 template <typename T, int64_t H>
-ADAENSEMBLE_INLINE void backward_items(const T* q, const T* k, const T* v, const T* p, const T* g,
-                                       T* dq, T* dk, T* dv, Dims dims, int64_t begin,
+ADAENSEMBLE_INLINE void backward_items(const Operands<T>& x, Dims dims, int64_t begin,
                                        int64_t end) {
   const int64_t f = dims.fields;
-  const int64_t h = dims.head_dim;
-  std::vector<T> vt(f * h);
-  std::vector<T> row(f);
+  Scratch<T> scratch(f, H);
   for (int64_t n = begin; n < end; ++n) {
-    const int64_t at = n * f * h;
-    attend_backward<T, H>(q + at, k + at, v + at, p + n * f * f, g + at, dq + at, dk + at,
-                          dv + at, vt.data(), row.data(), f, h);
+    const int64_t at = n * f * H;
+    attend_backward<T, H>(x.q + at, x.k + at, x.v + at, x.out + at, x.lse + n * f, x.g + at,
+                          x.dq + at, x.dk + at, x.dv + at, scratch, f);
   }
 }
 
-// Entry points: the head widths the presets use get their own unrolled code.
-template <typename T>
-ADAENSEMBLE_INLINE void forward_any(const T* q, const T* k, const T* v, T* p, T* out, Dims dims,
-                                    int64_t begin, int64_t end) {
-  switch (dims.head_dim) {
-    case 4: return forward_items<T, 4>(q, k, v, p, out, dims, begin, end);
-    case 8: return forward_items<T, 8>(q, k, v, p, out, dims, begin, end);
-    case 16: return forward_items<T, 16>(q, k, v, p, out, dims, begin, end);
-    default: return forward_items<T, 0>(q, k, v, p, out, dims, begin, end);
-  }
+/// The head widths with a fused kernel.
+bool fused_head_dim(int64_t head_dim) {
+  return head_dim == 4 || head_dim == 8 || head_dim == 16 || head_dim == 32;
 }
 
 template <typename T>
-ADAENSEMBLE_INLINE void backward_any(const T* q, const T* k, const T* v, const T* p, const T* g,
-                                     T* dq, T* dk, T* dv, Dims dims, int64_t begin, int64_t end) {
+ADAENSEMBLE_INLINE void forward_any(const Operands<T>& x, Dims dims, int64_t begin,
+                                    int64_t end) {
   switch (dims.head_dim) {
-    case 4: return backward_items<T, 4>(q, k, v, p, g, dq, dk, dv, dims, begin, end);
-    case 8: return backward_items<T, 8>(q, k, v, p, g, dq, dk, dv, dims, begin, end);
-    case 16: return backward_items<T, 16>(q, k, v, p, g, dq, dk, dv, dims, begin, end);
-    default: return backward_items<T, 0>(q, k, v, p, g, dq, dk, dv, dims, begin, end);
+    case 4: return forward_items<T, 4>(x, dims, begin, end);
+    case 8: return forward_items<T, 8>(x, dims, begin, end);
+    case 16: return forward_items<T, 16>(x, dims, begin, end);
+    default: return forward_items<T, 32>(x, dims, begin, end);
   }
 }
 
-ADAENSEMBLE_CPU_CLONES void forward_range(const float* q, const float* k, const float* v,
-                                          float* p, float* out, Dims dims, int64_t begin,
+template <typename T>
+ADAENSEMBLE_INLINE void backward_any(const Operands<T>& x, Dims dims, int64_t begin,
+                                     int64_t end) {
+  switch (dims.head_dim) {
+    case 4: return backward_items<T, 4>(x, dims, begin, end);
+    case 8: return backward_items<T, 8>(x, dims, begin, end);
+    case 16: return backward_items<T, 16>(x, dims, begin, end);
+    default: return backward_items<T, 32>(x, dims, begin, end);
+  }
+}
+
+ADAENSEMBLE_CPU_CLONES void forward_range(const Operands<float>& x, Dims dims, int64_t begin,
                                           int64_t end) {
-  forward_any(q, k, v, p, out, dims, begin, end);
+  forward_any(x, dims, begin, end);
 }
 
-void forward_range(const double* q, const double* k, const double* v, double* p, double* out,
-                   Dims dims, int64_t begin, int64_t end) {
-  forward_any(q, k, v, p, out, dims, begin, end);
+void forward_range(const Operands<double>& x, Dims dims, int64_t begin, int64_t end) {
+  forward_any(x, dims, begin, end);
 }
 
-ADAENSEMBLE_CPU_CLONES void backward_range(const float* q, const float* k, const float* v,
-                                           const float* p, const float* g, float* dq, float* dk,
-                                           float* dv, Dims dims, int64_t begin, int64_t end) {
-  backward_any(q, k, v, p, g, dq, dk, dv, dims, begin, end);
+ADAENSEMBLE_CPU_CLONES void backward_range(const Operands<float>& x, Dims dims, int64_t begin,
+                                           int64_t end) {
+  backward_any(x, dims, begin, end);
 }
 
-void backward_range(const double* q, const double* k, const double* v, const double* p,
-                    const double* g, double* dq, double* dk, double* dv, Dims dims,
-                    int64_t begin, int64_t end) {
-  backward_any(q, k, v, p, g, dq, dk, dv, dims, begin, end);
+void backward_range(const Operands<double>& x, Dims dims, int64_t begin, int64_t end) {
+  backward_any(x, dims, begin, end);
 }
 
 /// Items per parallel task: enough work (about 64k multiply-adds) to be worth
@@ -247,19 +374,19 @@ class FieldAttentionFunction : public torch::autograd::Function<FieldAttentionFu
     const at::Tensor k = k_in.contiguous();
     const at::Tensor v = v_in.contiguous();
     const Dims dims{q.size(0), q.size(1), q.size(2)};
-    at::Tensor p = at::empty({dims.items, dims.fields, dims.fields}, q.options());
     at::Tensor out = at::empty_like(q);
+    at::Tensor lse = at::empty({dims.items, dims.fields}, q.options());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "field_attention", [&] {
-      const scalar_t* qp = q.data_ptr<scalar_t>();
-      const scalar_t* kp = k.data_ptr<scalar_t>();
-      const scalar_t* vp = v.data_ptr<scalar_t>();
-      scalar_t* pp = p.data_ptr<scalar_t>();
-      scalar_t* op = out.data_ptr<scalar_t>();
+      Operands<scalar_t> x{q.data_ptr<scalar_t>(),   k.data_ptr<scalar_t>(),
+                           v.data_ptr<scalar_t>(),   out.data_ptr<scalar_t>(),
+                           lse.data_ptr<scalar_t>(), nullptr,
+                           nullptr,                  nullptr,
+                           nullptr};
       at::parallel_for(0, dims.items, grain_of(dims), [&](int64_t begin, int64_t end) {
-        forward_range(qp, kp, vp, pp, op, dims, begin, end);
+        forward_range(x, dims, begin, end);
       });
     });
-    ctx->save_for_backward({q, k, v, p});
+    ctx->save_for_backward({q, k, v, out, lse});
     return out;
   }
 
@@ -267,25 +394,19 @@ class FieldAttentionFunction : public torch::autograd::Function<FieldAttentionFu
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& q = saved[0];
-    const at::Tensor& k = saved[1];
-    const at::Tensor& v = saved[2];
-    const at::Tensor& p = saved[3];
     const at::Tensor g = grads[0].contiguous();
     const Dims dims{q.size(0), q.size(1), q.size(2)};
     at::Tensor dq = at::empty_like(q);
-    at::Tensor dk = at::empty_like(k);
-    at::Tensor dv = at::empty_like(v);
+    at::Tensor dk = at::empty_like(q);
+    at::Tensor dv = at::empty_like(q);
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "field_attention_backward", [&] {
-      const scalar_t* qp = q.data_ptr<scalar_t>();
-      const scalar_t* kp = k.data_ptr<scalar_t>();
-      const scalar_t* vp = v.data_ptr<scalar_t>();
-      const scalar_t* pp = p.data_ptr<scalar_t>();
-      const scalar_t* gp = g.data_ptr<scalar_t>();
-      scalar_t* dqp = dq.data_ptr<scalar_t>();
-      scalar_t* dkp = dk.data_ptr<scalar_t>();
-      scalar_t* dvp = dv.data_ptr<scalar_t>();
+      Operands<scalar_t> x{q.data_ptr<scalar_t>(),    saved[1].data_ptr<scalar_t>(),
+                           saved[2].data_ptr<scalar_t>(), saved[3].data_ptr<scalar_t>(),
+                           saved[4].data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
+                           dq.data_ptr<scalar_t>(),   dk.data_ptr<scalar_t>(),
+                           dv.data_ptr<scalar_t>()};
       at::parallel_for(0, dims.items, grain_of(dims), [&](int64_t begin, int64_t end) {
-        backward_range(qp, kp, vp, pp, gp, dqp, dkp, dvp, dims, begin, end);
+        backward_range(x, dims, begin, end);
       });
     });
     return {dq, dk, dv};
@@ -306,7 +427,7 @@ at::Tensor field_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   const bool fused = q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() &&
                      (q.scalar_type() == at::kFloat || q.scalar_type() == at::kDouble) &&
                      k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type() &&
-                     q.size(1) > 0 && q.size(2) > 0;
+                     q.size(1) > 0 && fused_head_dim(q.size(2));
   if (!fused) return field_attention_reference(q, k, v);
   return FieldAttentionFunction::apply(q, k, v);
 }
