@@ -87,6 +87,8 @@ class EmbeddingInput(nn.Module):
     def __init__(self, cardinalities, num_numeric, dim=16, num_buckets=64, init_std=0.01):
         super().__init__()
         self.num_buckets = num_buckets
+        # Set by --sparse: the categorical table's gradient is row-sparse.
+        self.sparse = False
         offsets = np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
         self.register_buffer("categorical_offsets", torch.from_numpy(offsets))
         self.register_buffer("numeric_offsets", torch.arange(num_numeric) * num_buckets)
@@ -107,7 +109,8 @@ class EmbeddingInput(nn.Module):
         numeric_rows = self.buckets(numeric) + self.numeric_offsets
         categorical_rows = categorical + self.categorical_offsets
         return torch.cat([F.embedding(numeric_rows, self.numeric_table),
-                          F.embedding(categorical_rows, self.categorical_table)], 1)
+                          F.embedding(categorical_rows, self.categorical_table,
+                                      sparse=self.sparse)], 1)
 
 
 # ~~~ Experts: (x_l, x0) [rows, F, D] -> [rows, F, D] ~~~
@@ -573,13 +576,35 @@ def cycle(tensors, batch):
         start = (start + batch) % rows
 
 
-def make_optimizer(model):
+class SparseAndDense:
+    """torch.optim.SparseAdam for the row-sparse categorical table beside Adam
+    for everything else: stock PyTorch's lazy-update counterpart of the
+    framework's row-sparse Adam (`--sparse 1`)."""
+
+    def __init__(self, sparse, dense):
+        self.optimizers = [torch.optim.SparseAdam(sparse, lr=1e-3, betas=(0.9, 0.999), eps=1e-8),
+                           torch.optim.Adam(dense, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)]
+
+    def zero_grad(self):
+        for optimizer in self.optimizers:
+            optimizer.zero_grad()
+
+    def step(self):
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+
+def make_optimizer(model, sparse):
     """Adam as the framework's default OptimizerConfig builds it: lr 1e-3,
     betas (0.9, 0.999), eps 1e-8, no weight decay, with the embedding tables in
-    a group of their own (embedding weight decay, also 0)."""
+    a group of their own (embedding weight decay, also 0). With `sparse` the
+    categorical table goes to SparseAdam instead."""
     embeddings = list(model.embedding.parameters())
     embedding_ids = {id(p) for p in embeddings}
     dense = [p for p in model.parameters() if id(p) not in embedding_ids]
+    if sparse:
+        table = model.embedding.categorical_table
+        return SparseAndDense([table], dense + [p for p in embeddings if p is not table])
     return torch.optim.Adam([{"params": dense, "weight_decay": 0.0},
                              {"params": embeddings, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
@@ -606,6 +631,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--controller", type=int, default=1)
+    parser.add_argument("--sparse", type=int, default=0,
+                        help="1: row-sparse categorical gradients with SparseAdam")
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 1:
         parser.error("--steps and --batch must be >= 1, --warmup >= 0")
@@ -621,7 +648,8 @@ def main():
         model = AdaEnsemble(meta["cardinalities"], meta["numeric"], top_k=args.top_k,
                             controller=args.controller != 0)
     model.train()
-    optimizer = make_optimizer(model)
+    model.embedding.sparse = args.sparse != 0
+    optimizer = make_optimizer(model, args.sparse != 0)
 
     batches = cycle([categorical, numeric, label], args.batch)
     loss = 0.0
@@ -640,7 +668,8 @@ def main():
 
     print(json.dumps({
         "case": "train", "impl": "pytorch", "model": args.model, "batch": args.batch,
-        "top_k": args.top_k, "controller": args.controller, "steps": args.steps,
+        "top_k": args.top_k, "controller": args.controller, "sparse": args.sparse,
+        "steps": args.steps,
         "examples_per_s": round(rows / seconds, 1),
         "step_ms": round(seconds / args.steps * 1e3, 2),
         "forward_mflops_per_example": round(flops / rows / 1e6, 4),

@@ -6,8 +6,8 @@
 #
 #   peak       float32 matmul GFLOP/s, the denominator of model FLOP utilisation
 #   headline   paper preset (4 layers, 5 experts, k = 3, D = 16) and DCN-V2,
-#              batch 4096 and 256: framework (dense and row-sparse embedding
-#              gradients) vs the PyTorch peer
+#              batch 4096 and 256, dense and row-sparse embedding gradients
+#              (PyTorch: Adam, or SparseAdam for the table): framework vs peer
 #   sparsity   paper preset at k = 1, 2, 3 and 5, with and without the depth
 #              controller, beside the FLOPs per example the model counts
 #   vocabulary DCN-V2 step time as the embedding tables grow 100x
@@ -53,8 +53,9 @@ for model in paper dcnv2; do
     for sparse in 0 1; do
       bench train --data "$data/day_0.tsv" --model "$model" --batch "$batch" --steps "$n" \
         --warmup "$warm" --sparse "$sparse"
+      peer --data "$peer_data" --model "$model" --batch "$batch" --steps "$n" --warmup "$warm" \
+        --sparse "$sparse"
     done
-    peer --data "$peer_data" --model "$model" --batch "$batch" --steps "$n" --warmup "$warm"
   done
 done
 
