@@ -271,6 +271,18 @@ TEST(ExpertHandTest, PolynomialFieldMode) {
   expect_values(expert->forward(rows_of(kX, 2, 2), rows_of(kX0, 2, 2)), {5, -4, -6, 4});
 }
 
+TEST(ExpertHandTest, PolynomialFieldModeMixesFieldsNotChannels) {
+  // F = 3 fields of D = 2 (F != D, so a mixed-up reshape shows): out[r, i, d]
+  // = x[r, i, d] * sum_j W[i, j] x0[r, j, d], checked against the einsum over
+  // two rows.
+  PolynomialExpert expert(ExpertShape{3, 2}, PolynomialExpertOptions{});
+  torch::manual_seed(11);
+  const torch::Tensor x = torch::randn({2, 3, 2});
+  const torch::Tensor x0 = torch::randn({2, 3, 2});
+  const torch::Tensor expected = x * torch::einsum("ij,rjd->rid", {expert->weight, x0});
+  EXPECT_TRUE(torch::allclose(expert->forward(x, x0), expected, 1e-6, 1e-6));
+}
+
 TEST(ExpertHandTest, PolynomialFlatMode) {
   PolynomialExpertOptions options;
   options.mode = PolynomialExpertOptions::Mode::kFlat;

@@ -69,7 +69,7 @@ torch::Tensor AttentionExpertImpl::forward(const torch::Tensor& x, const torch::
   const torch::Tensor v = split(detail::gelu(value(x)));
 
   const auto items = [&](const torch::Tensor& t) { return t.reshape({rows * heads, f, h}); };
-  torch::Tensor mixed = detail::field_attention(items(q), items(k), items(v));  // [rows H, F, h]
+  torch::Tensor mixed = detail::field_attention(items(q), items(k), items(v));  // [rows * H, F, h]
   mixed = mixed.view({rows, heads, f, h}).permute({0, 2, 1, 3}).reshape({rows, f, heads * h});
   mixed = merge(mixed);  // [rows, F, D]
 

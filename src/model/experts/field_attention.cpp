@@ -8,13 +8,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 // The float kernels are compiled once per instruction set and picked at load
 // time (GCC function multi-versioning), so a portable build still runs AVX-512
 // or AVX2 + FMA loops where the CPU has them.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__)
 #define ADAENSEMBLE_CPU_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -27,10 +29,13 @@ namespace {
 /// exp(x) for the shifted scores of a softmax (x <= 0), in a form the compiler
 /// vectorises: x = n ln2 + r with |r| <= ln2 / 2, a degree-6 polynomial for
 /// e^r and the exponent bits for 2^n. Relative error about 2e-7. x is clamped
-/// to [-87, 0] (e^-87 is near float's smallest normal).
+/// to [-87, 0] (e^-87 is near float's smallest normal); NaN stays NaN.
 inline float exp_nonpositive(float x) {
   x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);  // selects, not branches (no trapping math)
-  const int n = static_cast<int>(x * 1.44269504f - 0.5f);  // truncation = rounding, as x <= 0
+  // Truncation rounds to nearest here (t <= -0.5); a NaN t becomes -127 so
+  // that the conversion and the shift below stay defined.
+  const float t = x * 1.44269504f - 0.5f;
+  const int n = static_cast<int>(t >= -127.0f ? t : -127.0f);
   const float nf = static_cast<float>(n);
   const float r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;  // ln2 split in two parts
   float p = 1.9875691500e-4f;
@@ -40,7 +45,7 @@ inline float exp_nonpositive(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (n + 127) << 23;
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
@@ -65,25 +70,27 @@ struct Dims {
 #define ADAENSEMBLE_INLINE inline
 #endif
 
-/// Scores are computed kRows rows at a time in blocks of kBlock columns, the
-/// kRows x kBlock accumulators held in registers; rows of k^T and v^T are
-/// zero-padded to a whole number of blocks.
+/// Scores are computed kRows rows at a time in blocks of kBlock columns (one
+/// 64-byte vector), the kRows accumulators held in registers; rows of k^T and
+/// v^T are zero-padded to a whole number of blocks.
 template <typename T>
 constexpr int64_t kBlock = 64 / sizeof(T);
 constexpr int64_t kRows = 4;
 
-inline int64_t padded(int64_t fields, int64_t block) { return (fields + block - 1) / block * block; }
+inline int64_t padded(int64_t fields, int64_t block) {
+  return (fields + block - 1) / block * block;
+}
 
-/// Per-thread scratch of one item: k^T and v^T [h, stride] and kRows rows of
-/// scores and of dp, each `stride` long.
+/// Per-thread scratch of one item: k^T [h, stride] and kRows score rows, and
+/// for the backward pass v^T and kRows rows of dp.
 template <typename T>
 struct Scratch {
-  Scratch(int64_t fields, int64_t head_dim)
+  Scratch(int64_t fields, int64_t head_dim, bool backward)
       : stride(padded(fields, kBlock<T>)),
         kt(head_dim * stride, T(0)),
-        vt(head_dim * stride, T(0)),
+        vt(backward ? head_dim * stride : 0, T(0)),
         s(kRows * stride),
-        dp(kRows * stride) {}
+        dp(backward ? kRows * stride : 0) {}
   int64_t stride;
   std::vector<T> kt, vt, s, dp;
 };
@@ -151,23 +158,23 @@ ADAENSEMBLE_INLINE void rows_times(const T* __restrict__ a, int64_t first, int64
 /// over j < f, reducing in kBlock lanes.
 template <typename T>
 ADAENSEMBLE_INLINE std::pair<T, T> exp_row(T* __restrict__ s, int64_t f, int64_t stride) {
-  constexpr int64_t W = kBlock<T>;
-  const int64_t full = f / W * W;
-  T lanes[W];
-  for (int64_t w = 0; w < W; ++w) lanes[w] = s[0];
-  for (int64_t jb = 0; jb < full; jb += W) {
-    for (int64_t w = 0; w < W; ++w) lanes[w] = s[jb + w] > lanes[w] ? s[jb + w] : lanes[w];
+  constexpr int64_t kLanes = kBlock<T>;
+  const int64_t full = f / kLanes * kLanes;
+  T lanes[kLanes];
+  for (int64_t w = 0; w < kLanes; ++w) lanes[w] = s[0];
+  for (int64_t jb = 0; jb < full; jb += kLanes) {
+    for (int64_t w = 0; w < kLanes; ++w) lanes[w] = s[jb + w] > lanes[w] ? s[jb + w] : lanes[w];
   }
   T max = s[0];
-  for (int64_t w = 0; w < W; ++w) max = lanes[w] > max ? lanes[w] : max;
+  for (int64_t w = 0; w < kLanes; ++w) max = lanes[w] > max ? lanes[w] : max;
   for (int64_t j = full; j < f; ++j) max = s[j] > max ? s[j] : max;
   for (int64_t j = 0; j < stride; ++j) s[j] = exp_nonpositive(s[j] - max);
-  for (int64_t w = 0; w < W; ++w) lanes[w] = 0;
-  for (int64_t jb = 0; jb < full; jb += W) {
-    for (int64_t w = 0; w < W; ++w) lanes[w] += s[jb + w];
+  for (int64_t w = 0; w < kLanes; ++w) lanes[w] = 0;
+  for (int64_t jb = 0; jb < full; jb += kLanes) {
+    for (int64_t w = 0; w < kLanes; ++w) lanes[w] += s[jb + w];
   }
   T sum = 0;
-  for (int64_t w = 0; w < W; ++w) sum += lanes[w];
+  for (int64_t w = 0; w < kLanes; ++w) sum += lanes[w];
   for (int64_t j = full; j < f; ++j) sum += s[j];
   return {max, sum};
 }
@@ -192,7 +199,6 @@ ADAENSEMBLE_INLINE void attend(const T* __restrict__ q, const T* __restrict__ k,
       if (i0 + r < f) lse[i0 + r] = max + std::log(sum);
     }
     using V = Vec<T, H>;
-    V acc[kRows] = {};
     const T* s0 = s;
     const T* s1 = s + stride;
     const T* s2 = s + 2 * stride;
@@ -205,10 +211,7 @@ ADAENSEMBLE_INLINE void attend(const T* __restrict__ q, const T* __restrict__ k,
       acc2 += s2[j] * vj;
       acc3 += s3[j] * vj;
     }
-    acc[0] = acc0;
-    acc[1] = acc1;
-    acc[2] = acc2;
-    acc[3] = acc3;
+    const V acc[kRows] = {acc0, acc1, acc2, acc3};
     for (int64_t r = 0; r < kRows && i0 + r < f; ++r) store(out + (i0 + r) * H, acc[r] * inv[r]);
   }
 }
@@ -295,7 +298,7 @@ template <typename T, int64_t H>
 ADAENSEMBLE_INLINE void forward_items(const Operands<T>& x, Dims dims, int64_t begin,
                                       int64_t end) {
   const int64_t f = dims.fields;
-  Scratch<T> scratch(f, H);
+  Scratch<T> scratch(f, H, /*backward=*/false);
   for (int64_t n = begin; n < end; ++n) {
     const int64_t at = n * f * H;
     attend<T, H>(x.q + at, x.k + at, x.v + at, x.out + at, x.lse + n * f, scratch, f);
@@ -306,7 +309,7 @@ template <typename T, int64_t H>
 ADAENSEMBLE_INLINE void backward_items(const Operands<T>& x, Dims dims, int64_t begin,
                                        int64_t end) {
   const int64_t f = dims.fields;
-  Scratch<T> scratch(f, H);
+  Scratch<T> scratch(f, H, /*backward=*/true);
   for (int64_t n = begin; n < end; ++n) {
     const int64_t at = n * f * H;
     attend_backward<T, H>(x.q + at, x.k + at, x.v + at, x.out + at, x.lse + n * f, x.g + at,
@@ -314,31 +317,39 @@ ADAENSEMBLE_INLINE void backward_items(const Operands<T>& x, Dims dims, int64_t 
   }
 }
 
-/// The head widths with a fused kernel.
+/// Calls `run(std::integral_constant<int64_t, H>{})` for the head widths with
+/// a fused kernel (the one list of them); false for any other width.
+template <typename Run>
+ADAENSEMBLE_INLINE bool with_head_dim(int64_t head_dim, const Run& run) {
+  switch (head_dim) {
+    case 4: return run(std::integral_constant<int64_t, 4>{}), true;
+    case 8: return run(std::integral_constant<int64_t, 8>{}), true;
+    case 16: return run(std::integral_constant<int64_t, 16>{}), true;
+    case 32: return run(std::integral_constant<int64_t, 32>{}), true;
+    default: return false;
+  }
+}
+
 bool fused_head_dim(int64_t head_dim) {
-  return head_dim == 4 || head_dim == 8 || head_dim == 16 || head_dim == 32;
+  return with_head_dim(head_dim, [](auto) {});
 }
 
 template <typename T>
 ADAENSEMBLE_INLINE void forward_any(const Operands<T>& x, Dims dims, int64_t begin,
                                     int64_t end) {
-  switch (dims.head_dim) {
-    case 4: return forward_items<T, 4>(x, dims, begin, end);
-    case 8: return forward_items<T, 8>(x, dims, begin, end);
-    case 16: return forward_items<T, 16>(x, dims, begin, end);
-    default: return forward_items<T, 32>(x, dims, begin, end);
-  }
+  const bool fused = with_head_dim(dims.head_dim, [&](auto h) {
+    forward_items<T, decltype(h)::value>(x, dims, begin, end);
+  });
+  TORCH_INTERNAL_ASSERT(fused, "field attention: no kernel for head_dim ", dims.head_dim);
 }
 
 template <typename T>
 ADAENSEMBLE_INLINE void backward_any(const Operands<T>& x, Dims dims, int64_t begin,
                                      int64_t end) {
-  switch (dims.head_dim) {
-    case 4: return backward_items<T, 4>(x, dims, begin, end);
-    case 8: return backward_items<T, 8>(x, dims, begin, end);
-    case 16: return backward_items<T, 16>(x, dims, begin, end);
-    default: return backward_items<T, 32>(x, dims, begin, end);
-  }
+  const bool fused = with_head_dim(dims.head_dim, [&](auto h) {
+    backward_items<T, decltype(h)::value>(x, dims, begin, end);
+  });
+  TORCH_INTERNAL_ASSERT(fused, "field attention: no kernel for head_dim ", dims.head_dim);
 }
 
 ADAENSEMBLE_CPU_CLONES void forward_range(const Operands<float>& x, Dims dims, int64_t begin,
@@ -377,11 +388,12 @@ class FieldAttentionFunction : public torch::autograd::Function<FieldAttentionFu
     at::Tensor out = at::empty_like(q);
     at::Tensor lse = at::empty({dims.items, dims.fields}, q.options());
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "field_attention", [&] {
-      Operands<scalar_t> x{q.data_ptr<scalar_t>(),   k.data_ptr<scalar_t>(),
-                           v.data_ptr<scalar_t>(),   out.data_ptr<scalar_t>(),
-                           lse.data_ptr<scalar_t>(), nullptr,
-                           nullptr,                  nullptr,
-                           nullptr};
+      Operands<scalar_t> x{};
+      x.q = q.data_ptr<scalar_t>();
+      x.k = k.data_ptr<scalar_t>();
+      x.v = v.data_ptr<scalar_t>();
+      x.out = out.data_ptr<scalar_t>();
+      x.lse = lse.data_ptr<scalar_t>();
       at::parallel_for(0, dims.items, grain_of(dims), [&](int64_t begin, int64_t end) {
         forward_range(x, dims, begin, end);
       });
@@ -392,6 +404,9 @@ class FieldAttentionFunction : public torch::autograd::Function<FieldAttentionFu
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "field attention: only first derivatives are implemented (backward with "
+                "create_graph is not supported)");
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& q = saved[0];
     const at::Tensor g = grads[0].contiguous();
@@ -400,11 +415,16 @@ class FieldAttentionFunction : public torch::autograd::Function<FieldAttentionFu
     at::Tensor dk = at::empty_like(q);
     at::Tensor dv = at::empty_like(q);
     AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "field_attention_backward", [&] {
-      Operands<scalar_t> x{q.data_ptr<scalar_t>(),    saved[1].data_ptr<scalar_t>(),
-                           saved[2].data_ptr<scalar_t>(), saved[3].data_ptr<scalar_t>(),
-                           saved[4].data_ptr<scalar_t>(), g.data_ptr<scalar_t>(),
-                           dq.data_ptr<scalar_t>(),   dk.data_ptr<scalar_t>(),
-                           dv.data_ptr<scalar_t>()};
+      Operands<scalar_t> x{};
+      x.q = q.data_ptr<scalar_t>();
+      x.k = saved[1].data_ptr<scalar_t>();
+      x.v = saved[2].data_ptr<scalar_t>();
+      x.out = saved[3].data_ptr<scalar_t>();
+      x.lse = saved[4].data_ptr<scalar_t>();
+      x.g = g.data_ptr<scalar_t>();
+      x.dq = dq.data_ptr<scalar_t>();
+      x.dk = dk.data_ptr<scalar_t>();
+      x.dv = dv.data_ptr<scalar_t>();
       at::parallel_for(0, dims.items, grain_of(dims), [&](int64_t begin, int64_t end) {
         backward_range(x, dims, begin, end);
       });
