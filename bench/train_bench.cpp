@@ -8,6 +8,12 @@
 //   profile --data FILE ...    autograd-profiler totals per operator
 //   dump --data FILE --out DIR training batches as raw arrays, for the
 //                              plain-PyTorch peer (bench/torch_peer.py)
+// Flags (--key value): --data FILE[,FILE...]; --model paper|dcnv2|logistic
+// (paper); --batch (4096); --steps (20; -1 = the rest of one epoch);
+// --warmup (3); --threads (2); --top-k (3) and --controller (1) of the paper
+// preset; --experts a,b,... (the preset's five); --sparse (0: dense embedding
+// gradients; 1: row-sparse); --min-count (1); --table-scale (1: every table S
+// times as tall, same ids); --cache DIR; dump: --out DIR, --batches (8).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -50,6 +56,14 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+/// Splits "a,b,c" into its parts.
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  for (std::string part; std::getline(stream, part, ',');) parts.push_back(part);
+  return parts;
+}
+
 /// `--key value` flags after the command word.
 struct Flags {
   std::map<std::string, std::string> values;
@@ -60,6 +74,16 @@ struct Flags {
   int64_t num(const std::string& key, int64_t fallback) const {
     return std::stoll(get(key, std::to_string(fallback)));
   }
+  /// num() that must be at least `min`.
+  int64_t at_least(const std::string& key, int64_t fallback, int64_t min) const {
+    const int64_t value = num(key, fallback);
+    if (value < min) {
+      throw std::runtime_error("--" + key + ": got " + std::to_string(value) + ", expected >= " +
+                               std::to_string(min));
+    }
+    return value;
+  }
+  bool sparse() const { return num("sparse", 0) != 0; }
   std::string need(const std::string& key) const {
     const auto it = values.find(key);
     if (it == values.end()) throw std::runtime_error("missing --" + key);
@@ -159,13 +183,9 @@ adaensemble::config::ModelConfig paper_config(const Flags& flags) {
   config.gate.top_k = flags.num("top-k", 3);
   config.gate.anneal_steps = 0;  // k fixed from the first step.
   config.controller.enabled = flags.num("controller", 1) != 0;
-  config.embedding.sparse_gradients = flags.num("sparse", 0) != 0;
+  config.embedding.sparse_gradients = flags.sparse();
   const std::string experts = flags.get("experts", "");
-  if (!experts.empty()) {
-    config.experts.clear();
-    std::stringstream names(experts);
-    for (std::string name; std::getline(names, name, ',');) config.experts.push_back(name);
-  }
+  if (!experts.empty()) config.experts = split_commas(experts);
   return config;
 }
 
@@ -178,7 +198,7 @@ Built build(const std::string& name, const model::FeatureSpec& spec, const Flags
   Built built;
   if (name == "dcnv2") {
     model::EmbeddingInputOptions options;
-    options.sparse_gradients = flags.num("sparse", 0) != 0;
+    options.sparse_gradients = flags.sparse();
     DcnV2 dcn(spec, options);
     const double flops = dcn->flops_per_row();
     built.model = dcn.ptr();
@@ -188,7 +208,7 @@ Built build(const std::string& name, const model::FeatureSpec& spec, const Flags
   if (name == "logistic") {
     auto config = adaensemble::config::model_preset("paper");
     config.architecture = "logistic";
-    config.embedding.sparse_gradients = flags.num("sparse", 0) != 0;
+    config.embedding.sparse_gradients = flags.sparse();
     built.model = model::build_ctr_model(config, spec);
     const double flops = 2.0 * static_cast<double>(spec.num_fields());
     built.flops_per_row = [flops] { return flops; };
@@ -241,12 +261,23 @@ std::unique_ptr<torch::optim::Optimizer> make_joint_optimizer(model::CtrModelImp
                                             embeddings);
 }
 
+/// The training batches of both `train` and `dump`: `--batch` rows, shuffled
+/// with a fixed seed, so the peer reads the examples the framework trains on.
+data::BatchOptions shuffled_batches(const Flags& flags) {
+  data::BatchOptions options;
+  options.batch_size = flags.at_least("batch", 4096, 1);
+  options.shuffle = true;
+  options.seed = 7;
+  return options;
+}
+
 /// Prepares `--data FILE[,FILE...]` (all rows train) through the cache.
 data::PreparedData open_data(const Flags& flags) {
   adaensemble::config::DataConfig config;
   config.format = "criteo";
-  std::stringstream files(flags.need("data"));
-  for (std::string file; std::getline(files, file, ',');) config.train.push_back({file, 0, -1});
+  for (const std::string& file : split_commas(flags.need("data"))) {
+    config.train.push_back({file, 0, -1});
+  }
   config.cache_dir = flags.get("cache", (fs::temp_directory_path() / "train-bench-cache").string());
   config.min_count = flags.num("min-count", 1);
   return data::prepare_data(config);
@@ -268,15 +299,13 @@ int dump(const Flags& flags) {
   const data::PreparedData prepared = open_data(flags);
   const model::FeatureSpec spec =
       adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
-  data::BatchOptions options;
-  options.batch_size = flags.num("batch", 4096);
-  options.shuffle = true;
-  options.seed = 7;
+  data::BatchOptions options = shuffled_batches(flags);
   options.drop_last = true;
   data::BatchIterator batches(prepared.train, options);
   std::vector<at::Tensor> categorical, numeric, label;
   data::Batch batch;
-  for (int64_t i = 0; i < flags.num("batches", 8) && batches.next(&batch); ++i) {
+  const int64_t count = flags.at_least("batches", 8, 1);
+  for (int64_t i = 0; i < count && batches.next(&batch); ++i) {
     categorical.push_back(batch.categorical);
     numeric.push_back(batch.numeric);
     label.push_back(batch.label);
@@ -295,12 +324,14 @@ int dump(const Flags& flags) {
   write("numeric.f32", at::cat(numeric));
   write("label.f32", at::cat(label));
   std::ofstream meta(out / "meta.json");
-  meta << "{\"rows\": " << all_categorical.size(0) << ", \"categorical\": " << spec.cardinalities.size()
+  meta << "{\"rows\": " << all_categorical.size(0)
+       << ", \"categorical\": " << spec.cardinalities.size()
        << ", \"numeric\": " << spec.num_numeric << ", \"cardinalities\": [";
   for (size_t i = 0; i < spec.cardinalities.size(); ++i) {
     meta << (i ? ", " : "") << spec.cardinalities[i];
   }
   meta << "]}\n";
+  if (!meta) throw std::runtime_error((out / "meta.json").string() + ": write failed");
   std::printf("{\"case\": \"dump\", \"rows\": %ld, \"out\": \"%s\"}\n",
               static_cast<long>(all_categorical.size(0)), out.c_str());
   return 0;
@@ -336,7 +367,8 @@ int peak(const Flags& flags) {
 model::FeatureSpec scaled_spec(const data::PreparedData& prepared, const Flags& flags) {
   model::FeatureSpec spec =
       adaensemble::train::feature_spec_of(prepared.schema, prepared.vocabulary);
-  for (int64_t& rows : spec.cardinalities) rows *= flags.num("table-scale", 1);
+  const int64_t scale = flags.at_least("table-scale", 1, 1);
+  for (int64_t& rows : spec.cardinalities) rows *= scale;
   return spec;
 }
 
@@ -348,14 +380,15 @@ int train(const Flags& flags) {
   built.model->train();
   auto optimizer = make_joint_optimizer(*built.model);
 
-  data::BatchOptions options;
-  options.batch_size = flags.num("batch", 4096);
-  options.shuffle = true;
-  options.seed = 7;
-  options.prefetch = static_cast<int>(flags.num("prefetch", 2));
+  data::BatchOptions options = shuffled_batches(flags);
+  options.prefetch = static_cast<int>(flags.at_least("prefetch", 2, 0));
   data::BatchIterator batches(prepared.train, options);
-  const int64_t warmup = flags.num("warmup", 3);
+  const int64_t warmup = flags.at_least("warmup", 3, 0);
   const int64_t steps = flags.num("steps", 20);
+  if (steps == 0 || steps < -1) {
+    throw std::runtime_error("--steps: got " + std::to_string(steps) +
+                             ", expected >= 1, or -1 for the rest of one epoch");
+  }
 
   data::Batch batch;
   double data_seconds = 0.0;
@@ -415,15 +448,13 @@ int profile(const Flags& flags) {
   Built built = build(flags.get("model", "paper"), spec, flags);
   built.model->train();
   auto optimizer = make_joint_optimizer(*built.model);
-  data::BatchOptions options;
-  options.batch_size = flags.num("batch", 4096);
-  data::BatchIterator batches(prepared.train, options);
+  data::BatchIterator batches(prepared.train, shuffled_batches(flags));
   data::Batch batch;
-  for (int64_t step = 0; step < flags.num("warmup", 2); ++step) {
+  for (int64_t step = 0; step < flags.at_least("warmup", 2, 0); ++step) {
     if (!batches.next(&batch)) batches.next(&batch);  // The epoch may end here.
     train_step(*built.model, *optimizer, batch);
   }
-  const int64_t steps = flags.num("steps", 3);
+  const int64_t steps = flags.at_least("steps", 3, 1);
   std::map<std::string, std::pair<double, int64_t>> self;  // op -> (us, calls)
   std::map<std::string, double> scopes;
   double total_us = 0.0;

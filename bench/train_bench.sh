@@ -14,12 +14,13 @@
 #   memory     one epoch over 1M and over 4M rows: resident memory
 #
 # Usage: bench/train_bench.sh [BUILD_DIR] [DATA_DIR] [OUT_DIR]
-# Environment: BENCH_THREADS (2), BENCH_QUICK=1 (fewer steps, for a smoke run).
+# Environment: BENCH_THREADS (2), BENCH_QUICK=1 (fewer steps, for a smoke
+# run), PYTHON (/usr/bin/python3, with torch and numpy).
 set -euo pipefail
+build=$(realpath -m -- "${1:-build}")
+data=$(realpath -m -- "${2:-${TMPDIR:-/tmp}/adaensemble-bench-data}")
+out=$(realpath -m -- "${3:-runs/bench}")
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-build=${1:-build}
-data=${2:-${TMPDIR:-/tmp}/adaensemble-bench-data}
-out=${3:-runs/bench}
 threads=${BENCH_THREADS:-2}
 python=${PYTHON:-/usr/bin/python3}
 mkdir -p "$out"
@@ -29,21 +30,26 @@ lines="$out/train_bench.jsonl"
 if [[ ! -f "$data/day_0.tsv" ]]; then
   "$build/bin/adaensemble-data" synth --out "$data" --rows 1000000 --days 1 --seed 1 >/dev/null
 fi
-if [[ -n "${BENCH_QUICK:-}" ]]; then
+if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
   paper_steps=2 dcn_steps=3 small_steps=10
 else
   paper_steps=10 dcn_steps=20 small_steps=100
 fi
 
 bench() { "$build/bin/train_bench" "$@" --threads "$threads" | tee -a "$lines"; }
-peer() { OMP_NUM_THREADS=$threads "$python" bench/torch_peer.py "$@" --threads "$threads" | tee -a "$lines"; }
+peer() {
+  OMP_NUM_THREADS=$threads "$python" bench/torch_peer.py "$@" --threads "$threads" |
+    tee -a "$lines"
+}
 
 echo "== peak"
 bench peak
 
 echo "== headline: framework vs plain PyTorch"
+# As many batches as the longest case reads, so the peer never reuses one.
 peer_data="$out/peer-batches"
-bench dump --data "$data/day_0.tsv" --out "$peer_data" --batches 16 >/dev/null
+"$build/bin/train_bench" dump --data "$data/day_0.tsv" --out "$peer_data" \
+  --batches $((3 + dcn_steps)) >/dev/null
 for model in paper dcnv2; do
   steps=$paper_steps
   [[ $model == dcnv2 ]] && steps=$dcn_steps

@@ -115,7 +115,8 @@ def memory(rows, out):
         return
     out.append("## Memory over one epoch (logistic model, memory-mapped cache)")
     out.append("")
-    out.append("| training rows | peak RSS MiB | anonymous MiB | file-backed MiB | ex/s |")
+    out.append("| training rows | peak RSS MiB | anonymous MiB at end | file-backed MiB at end"
+               " | ex/s |")
     out.append("|---|---|---|---|---|")
     for r in sorted(runs, key=lambda r: r["train_rows"]):
         out.append("| {:,} | {:.0f} | {:.0f} | {:.0f} | {:,.0f} |".format(
