@@ -65,8 +65,13 @@ std::string polynomial_source(torch::jit::Module& m, model::PolynomialExpertImpl
   m.register_parameter("weight", frozen(expert.weight), false);
   std::string source = expert_header(expert.shape.flat_dim());
   if (expert.options.mode == model::PolynomialExpertOptions::Mode::kField) {
-    return source +
-           "    return x * torch.matmul(x0.transpose(1, 2), self.weight.t()).transpose(1, 2)\n";
+    // One [rows * D, F] x [F, F] mm, as the in-process expert computes it
+    // (torch.matmul of the transposed view would run a per-row batched matmul).
+    const std::string f = std::to_string(expert.shape.num_fields);
+    const std::string d = std::to_string(expert.shape.embedding_dim);
+    return source + "    mixed = torch.mm(x0.transpose(1, 2).reshape([rows * " + d + ", " + f +
+           "]), self.weight.t())\n    return x * mixed.view([rows, " + d + ", " + f +
+           "]).transpose(1, 2)\n";
   }
   return source + "    flat0 = x0.reshape([rows, " + std::to_string(expert.shape.flat_dim()) +
          "])\n    return x * torch.matmul(flat0, self.weight.t()).view_as(x)\n";

@@ -98,7 +98,8 @@ class TrainingLoop {
   void prepare();
   void restore_or_start();
   bool gate_step();
-  void theta_step(const data::Batch& batch);
+  /// One theta step; returns its loss terms.
+  StepLoss theta_step(const data::Batch& batch);
   bool evaluate_and_checkpoint();
   void save(const fs::path& dir);
   void log_progress(const StepLoss& loss, double elapsed);
@@ -340,7 +341,7 @@ bool TrainingLoop::evaluate_and_checkpoint() {
   return keep_going;
 }
 
-void TrainingLoop::theta_step(const data::Batch& batch_in) {
+StepLoss TrainingLoop::theta_step(const data::Batch& batch_in) {
   const data::Batch batch = to_device(batch_in, device_);
   theta_schedule_->apply(*theta_optimizer_, state_.step);
   theta_optimizer_->zero_grad();
@@ -358,7 +359,7 @@ void TrainingLoop::theta_step(const data::Batch& batch_in) {
   ++state_.step;
   state_.examples += batch_in.label.size(0);
   model_->set_step(state_.step);
-  if (state_.step % train_.log_every == 0) log_progress(loss, state_.train_seconds + loop_seconds_);
+  return loss;
 }
 
 TrainSummary TrainingLoop::run() {
@@ -385,9 +386,10 @@ TrainSummary TrainingLoop::run() {
                                  ": gate loss is not finite; training stopped (the last good "
                                  "checkpoint is kept; try a lower train.gate_optimizer.lr)");
       }
-      theta_step(batch);
+      const StepLoss loss = theta_step(batch);
       loop_seconds_ = seconds_since(start);
       state_.train_seconds = seconds_before + loop_seconds_;
+      if (state_.step % train_.log_every == 0) log_progress(loss, state_.train_seconds);
       if (train_.max_steps > 0 && state_.step >= train_.max_steps) {
         state_.stop_reason = "max_steps";
         running = false;

@@ -106,6 +106,28 @@ TEST(TrainProgramTest, ResumeAfterKillReachesTheUninterruptedMetrics) {
   EXPECT_DOUBLE_EQ(x["test"]["auc"].get<double>(), y["test"]["auc"].get<double>());
 }
 
+TEST(TrainProgramTest, ProgressRateAgreesWithTheSummary) {
+  // Each train row of metrics.jsonl reports examples / seconds so far; the
+  // last one must agree with the summary's rate (they once counted the loop's
+  // time twice and showed half the real rate).
+  TempDir dir;
+  const fs::path config = write_synthetic_run(dir, "  log_every: 5\n");
+  const CommandResult train = run_command(program("adaensemble-train") + " --config " +
+                                          config.string() + " --output " +
+                                          (dir.path() / "run").string());
+  ASSERT_EQ(train.status, 0) << train.out;
+  const double summary_rate = last_json_line(train.out)["examples_per_sec"].get<double>();
+  std::ifstream metrics(dir.path() / "run" / "metrics.jsonl");
+  double last_rate = 0.0;
+  for (std::string line; std::getline(metrics, line);) {
+    const nlohmann::json row = nlohmann::json::parse(line);
+    if (row["type"] == "train") last_rate = row["examples_per_sec"].get<double>();
+  }
+  ASSERT_GT(summary_rate, 0.0);
+  EXPECT_GT(last_rate / summary_rate, 0.75);
+  EXPECT_LT(last_rate / summary_rate, 1.33);
+}
+
 TEST(TrainProgramTest, RefusesToOverwriteAnExistingRun) {
   TempDir dir;
   const fs::path config = write_synthetic_run(dir, "  max_steps: 3\n");
