@@ -109,7 +109,8 @@ void ConfigNode::finish() const {
   std::string message = "unknown config key";
   message += unknown.size() > 1 ? "s " : " ";
   for (std::size_t i = 0; i < unknown.size(); ++i) message += (i ? ", " : "") + unknown[i];
-  message += " (check the spelling; see README.md for the keys each section accepts)";
+  message += " (check the spelling; docs/data.md, docs/model.md and docs/training.md list the "
+             "keys each section accepts)";
   throw ConfigError(message);
 }
 

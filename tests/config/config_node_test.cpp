@@ -28,8 +28,8 @@ TEST(ConfigNodeTest, UnknownKeyIsNamedWithItsPath) {
   ConfigNode node(YAML::Load("{batch_size: 3, bacth: 4}"), "train");
   node.get<int64_t>("batch_size", 1);
   EXPECT_EQ(error_of([&] { node.finish(); }),
-            "unknown config key train.bacth (check the spelling; see README.md for the keys "
-            "each section accepts)");
+            "unknown config key train.bacth (check the spelling; docs/data.md, docs/model.md and "
+            "docs/training.md list the keys each section accepts)");
 }
 
 TEST(ConfigNodeTest, WrongTypeNamesKeyValueAndExpectation) {

@@ -51,8 +51,8 @@ TEST(DataConfigTest, RoundTripsThroughYaml) {
 
 TEST(DataConfigTest, RejectsUnknownKeysAndBadValues) {
   EXPECT_EQ(config_error_of([] { parse("{formt: criteo}"); }),
-            "unknown config key data.formt (check the spelling; see README.md for the keys each "
-            "section accepts)");
+            "unknown config key data.formt (check the spelling; docs/data.md, docs/model.md and "
+            "docs/training.md list the keys each section accepts)");
   EXPECT_EQ(config_error_of([] { parse("{format: parquet}"); }),
             "data.format = parquet: expected one of criteo, avazu, ipinyou, csv, tsv");
   EXPECT_EQ(config_error_of([] { parse("{train: [{path: a, rows: [5, 2]}]}"); }),

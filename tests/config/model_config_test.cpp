@@ -152,13 +152,13 @@ TEST(ModelConfigTest, BadValuesNameTheirKey) {
        "model.gate.anneal_schedule = [[5, 4], [5, 3]]: steps must be >= 0 and strictly "
        "increasing"},
       {"{gate: {topk: 2}}",
-       "unknown config key model.gate.topk (check the spelling; see README.md for the keys "
-       "each section accepts)"},
+       "unknown config key model.gate.topk (check the spelling; docs/data.md, docs/model.md and "
+       "docs/training.md list the keys each section accepts)"},
       {"{expert_options: {cross: 3}}",
        "model.expert_options.cross = 3: expected a mapping of expert options"},
       {"{layers: [{experts: [dense], top_k: 1}]}",
-       "unknown config key model.layers[0].top_k (check the spelling; see README.md for the "
-       "keys each section accepts)"},
+       "unknown config key model.layers[0].top_k (check the spelling; docs/data.md, "
+       "docs/model.md and docs/training.md list the keys each section accepts)"},
   };
   for (const auto& [yaml, message] : cases) {
     SCOPED_TRACE(yaml);

@@ -41,8 +41,8 @@ TEST(TrainConfigTest, BadValuesNameTheirKey) {
   EXPECT_EQ(error_of("{batch_size: 0}"), "train.batch_size = 0: must be >= 1");
   EXPECT_EQ(error_of("{optimizer: {lr: -1}}"), "train.optimizer.lr = -1: must be > 0");
   EXPECT_EQ(error_of("{optimizer: {nme: sgd}}"),
-            "unknown config key train.optimizer.nme (check the spelling; see README.md for the "
-            "keys each section accepts)");
+            "unknown config key train.optimizer.nme (check the spelling; docs/data.md, "
+            "docs/model.md and docs/training.md list the keys each section accepts)");
   EXPECT_EQ(error_of("{optimizer: {decay: exponential}}"),
             "train.optimizer.decay_steps = (absent): must be > 0 when decay is exponential");
   EXPECT_EQ(error_of("{gate_valid_fraction: 1}"),

@@ -217,8 +217,8 @@ TEST(ExpertRegistryTest, OptionErrorsNameThePath) {
       {"cross|{rank: -1}", "cross.rank = -1: must be >= 0 (0 = full rank)"},
       {"cross|{rank: two}", "cross.rank = two: expected an integer"},
       {"cross|{rnak: 2}",
-       "unknown config key model.expert_options.cross.rnak (check the spelling; see README.md "
-       "for the keys each section accepts)"},
+       "unknown config key model.expert_options.cross.rnak (check the spelling; docs/data.md, "
+       "docs/model.md and docs/training.md list the keys each section accepts)"},
       {"dense|{hidden: [8, 0]}", "dense.hidden[1] = 0: must be >= 1"},
       {"dense|{hidden: [8, x]}", "dense.hidden[1] = x: expected an integer"},
       {"dense|{dropout: 1.5}", "dense.dropout = 1.5: must be in [0, 1)"},
