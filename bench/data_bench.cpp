@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path file = argv[1];
+  if (!fs::is_regular_file(file)) {
+    std::fprintf(stderr, "data_bench: %s: no such file (usage: data_bench FILE [WC_WALL_SECONDS "
+                 "WC_CPU_SECONDS])\n", file.c_str());
+    return 2;
+  }
   const double wc_seconds = argc > 2 ? std::atof(argv[2]) : 0.0;
   const double wc_cpu_seconds = argc > 3 ? std::atof(argv[3]) : 0.0;
   const double megabytes = static_cast<double>(fs::file_size(file)) / 1e6;

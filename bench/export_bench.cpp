@@ -78,6 +78,11 @@ int main(int argc, char** argv) {
   const int batches = argc > 3 ? std::atoi(argv[3]) : 60;
   constexpr int64_t kBatch = 512;
   constexpr int64_t kValues = 1000;
+  if (argc > 4 || threads < 1 || single_calls < 1 || batches < 1) {
+    std::fprintf(stderr,
+                 "usage: export_bench [THREADS (1) [SINGLE_ROW_CALLS (2000) [BATCHES (60)]]]\n");
+    return 2;
+  }
   at::set_num_threads(threads);
   torch::manual_seed(0);
 

@@ -18,6 +18,10 @@
 int main(int argc, char** argv) {
   using namespace adaensemble::model;
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
+  if (argc > 2 || threads < 1) {
+    std::fprintf(stderr, "usage: moe_bench [THREADS (default 2)]\n");
+    return 2;
+  }
   at::set_num_threads(threads);
   torch::manual_seed(0);
   register_builtin_experts();

@@ -515,8 +515,10 @@ int profile(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: train_bench peak|train|profile|dump [--key value]\n");
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fprintf(stderr,
+                 "usage: train_bench peak|train|profile|dump [--key value ...] (flags: see the "
+                 "comment at the top of bench/train_bench.cpp)\n");
     return 2;
   }
   try {
