@@ -249,18 +249,6 @@ double train_step(model::CtrModelImpl& net, torch::optim::Optimizer& optimizer,
   return value;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_joint_optimizer(model::CtrModelImpl& net) {
-  const std::vector<at::Tensor> embeddings = net.embedding_parameters();
-  std::vector<at::Tensor> dense;
-  for (const at::Tensor& p : net.parameters()) {
-    bool is_embedding = false;
-    for (const at::Tensor& e : embeddings) is_embedding = is_embedding || e.is_same(p);
-    if (!is_embedding) dense.push_back(p);
-  }
-  return adaensemble::train::make_optimizer(adaensemble::config::OptimizerConfig{}, dense,
-                                            embeddings);
-}
-
 /// The training batches of both `train` and `dump`: `--batch` rows, shuffled
 /// with a fixed seed, so the peer reads the examples the framework trains on.
 data::BatchOptions shuffled_batches(const Flags& flags) {
@@ -378,7 +366,8 @@ int train(const Flags& flags) {
   const std::string name = flags.get("model", "paper");
   Built built = build(name, spec, flags);
   built.model->train();
-  auto optimizer = make_joint_optimizer(*built.model);
+  auto optimizer = adaensemble::train::make_joint_optimizer(
+      adaensemble::config::OptimizerConfig{}, *built.model);
 
   data::BatchOptions options = shuffled_batches(flags);
   options.prefetch = static_cast<int>(flags.at_least("prefetch", 2, 0));
@@ -447,7 +436,8 @@ int profile(const Flags& flags) {
   const model::FeatureSpec spec = scaled_spec(prepared, flags);
   Built built = build(flags.get("model", "paper"), spec, flags);
   built.model->train();
-  auto optimizer = make_joint_optimizer(*built.model);
+  auto optimizer = adaensemble::train::make_joint_optimizer(
+      adaensemble::config::OptimizerConfig{}, *built.model);
   data::BatchIterator batches(prepared.train, shuffled_batches(flags));
   data::Batch batch;
   for (int64_t step = 0; step < flags.at_least("warmup", 2, 0); ++step) {

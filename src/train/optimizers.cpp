@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "adaensemble/model/ctr_model.h"
 #include "adaensemble/train/sparse_optimizer.h"
 
 namespace adaensemble::train {
@@ -71,6 +72,26 @@ double LearningRateSchedule::at(int64_t step) const {
 void LearningRateSchedule::apply(torch::optim::Optimizer& optimizer, int64_t step) const {
   const double rate = at(step);
   for (auto& group : optimizer.param_groups()) group.options().set_lr(rate);
+}
+
+std::vector<torch::Tensor> without(const std::vector<torch::Tensor>& all,
+                                   const std::vector<torch::Tensor>& subset) {
+  std::vector<torch::Tensor> out;
+  for (const torch::Tensor& t : all) {
+    bool found = false;
+    for (const torch::Tensor& s : subset) found = found || s.is_same(t);
+    if (!found) out.push_back(t);
+  }
+  return out;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_joint_optimizer(
+    const config::OptimizerConfig& config, model::CtrModelImpl& model) {
+  const model::ParameterGroups groups = model.parameter_groups();
+  const std::vector<torch::Tensor> embeddings = model.embedding_parameters();
+  std::vector<torch::Tensor> dense = without(groups.model, embeddings);
+  dense.insert(dense.end(), groups.gates.begin(), groups.gates.end());
+  return make_optimizer(config, dense, embeddings);
 }
 
 }  // namespace adaensemble::train

@@ -75,18 +75,6 @@ StepLoss compute_loss(const model::ModelOutput& out, const at::Tensor& labels) {
   return loss;
 }
 
-/// Removes tensors of `subset` from `all` (by identity).
-std::vector<at::Tensor> without(const std::vector<at::Tensor>& all,
-                                const std::vector<at::Tensor>& subset) {
-  std::vector<at::Tensor> out;
-  for (const at::Tensor& t : all) {
-    bool found = false;
-    for (const at::Tensor& s : subset) found = found || s.is_same(t);
-    if (!found) out.push_back(t);
-  }
-  return out;
-}
-
 class TrainingLoop {
  public:
   TrainingLoop(const config::RunConfig& config, bool resume)
@@ -175,9 +163,7 @@ void TrainingLoop::prepare() {
   const std::vector<at::Tensor> dense_theta = without(groups.model, embeddings);
   theta_parameters_ = groups.model;
   if (train_.mode == "joint") {
-    std::vector<at::Tensor> dense = dense_theta;
-    dense.insert(dense.end(), groups.gates.begin(), groups.gates.end());
-    theta_optimizer_ = make_optimizer(train_.optimizer, dense, embeddings);
+    theta_optimizer_ = make_joint_optimizer(train_.optimizer, *model_);
   } else {
     theta_optimizer_ = make_optimizer(train_.optimizer, dense_theta, embeddings);
     if (!groups.gates.empty()) {

@@ -10,6 +10,10 @@
 
 #include "adaensemble/config/train_config.h"
 
+namespace adaensemble::model {
+class CtrModelImpl;
+}  // namespace adaensemble::model
+
 namespace adaensemble::train {
 
 /// Builds the optimizer named in `config` over `dense` parameters (config
@@ -18,6 +22,16 @@ namespace adaensemble::train {
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(
     const config::OptimizerConfig& config, const std::vector<torch::Tensor>& dense,
     const std::vector<torch::Tensor>& embeddings);
+
+/// Returns the tensors of `all` that are not in `subset` (by identity), in order.
+std::vector<torch::Tensor> without(const std::vector<torch::Tensor>& all,
+                                   const std::vector<torch::Tensor>& subset);
+
+/// The joint-mode optimizer: one make_optimizer over every parameter of
+/// `model`, its embedding tables apart (theta's dense parameters, then the
+/// gates, then the tables).
+std::unique_ptr<torch::optim::Optimizer> make_joint_optimizer(
+    const config::OptimizerConfig& config, model::CtrModelImpl& model);
 
 /// Learning rate as a function of the step: warm-up, then decay, times a
 /// plateau scale that the trainer lowers when validation stalls.
