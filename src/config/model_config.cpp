@@ -168,6 +168,8 @@ EmbeddingConfig parse_embedding(ConfigNode node, const EmbeddingConfig& preset) 
   out.fold_negative = node.get<bool>("fold_negative", preset.fold_negative);
   out.zero_oov = node.get<bool>("zero_oov", preset.zero_oov);
   out.sparse_gradients = node.get<bool>("sparse_gradients", preset.sparse_gradients);
+  out.init_std = node.get<double>("init_std", preset.init_std);
+  check_at_least(node, "init_std", out.init_std, 0);
   node.finish();
   return out;
 }
@@ -325,6 +327,7 @@ YAML::Node to_yaml(const ModelConfig& config) {
   embedding["fold_negative"] = config.embedding.fold_negative;
   embedding["zero_oov"] = config.embedding.zero_oov;
   embedding["sparse_gradients"] = config.embedding.sparse_gradients;
+  embedding["init_std"] = config.embedding.init_std;
   out["embedding"] = embedding;
 
   YAML::Node gate(YAML::NodeType::Map);

@@ -83,6 +83,7 @@ EmbeddingInputOptions embedding_options(const config::ModelConfig& config) {
   options.bucketing.fold_negative = config.embedding.fold_negative;
   options.zero_oov = config.embedding.zero_oov;
   options.sparse_gradients = config.embedding.sparse_gradients;
+  options.init_std = config.embedding.init_std;
   return options;
 }
 

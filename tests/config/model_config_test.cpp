@@ -41,6 +41,7 @@ TEST(ModelConfigTest, PaperDefaults) {
   EXPECT_TRUE(config.controller.enabled);
   EXPECT_TRUE(config.controller.prior.empty());
   EXPECT_FALSE(config.embedding.fold_negative);
+  EXPECT_DOUBLE_EQ(config.embedding.init_std, 0.01);
   EXPECT_EQ(config.expert_options.size(), 0u);
 }
 
@@ -104,7 +105,7 @@ TEST(ModelConfigTest, RoundTripsThroughYaml) {
        {"{}", "{preset: reference}",
         "{num_layers: 2, experts: [dense, cross, cnn], gate: {top_k: 2, anneal_schedule: "
         "[[10, 3], [20, 2]]}, experts_prior: [0.5, 0.25, 0.25], controller: {prior: [0.3, "
-        "0.7], estimator: mlp}, norm: batch, dropout: 0.1}",
+        "0.7], estimator: mlp}, norm: batch, dropout: 0.1, embedding: {init_std: 0.05}}",
         "{layers: [[dense], [cross, cnn]], gate: {top_k: 1}}", "{architecture: logistic}"}) {
     SCOPED_TRACE(yaml);
     const ModelConfig first = parse(yaml);
@@ -130,6 +131,7 @@ TEST(ModelConfigTest, BadValuesNameTheirKey) {
       {"{controller: {prior: [1.0, 0.0, 0.0, 0.0]}}",
        "model.controller.prior = [1.0, 0.0, 0.0, 0.0]: every entry must be > 0"},
       {"{embedding_dim: -4}", "model.embedding_dim = -4: must be >= 1"},
+      {"{embedding: {init_std: -0.1}}", "model.embedding.init_std = -0.1: must be >= 0"},
       {"{num_layers: 0}", "model.num_layers = 0: must be >= 1"},
       {"{gate: {reduction: -1}}", "model.gate.reduction = -1: must be >= 1"},
       {"{gate: {anneal_steps: -1}}", "model.gate.anneal_steps = -1: must be >= 0"},

@@ -82,6 +82,15 @@ TEST(ModelBuilderTest, ReferencePresetResolvedStructure) {
   EXPECT_EQ(model->embedding()->options().dim, 16);
 }
 
+TEST(ModelBuilderTest, EmbeddingInitStdReachesTheTables) {
+  torch::manual_seed(3);
+  AdaEnsemble model = build_model(parse("{embedding: {init_std: 0.2}}"), testing::small_spec());
+  EXPECT_DOUBLE_EQ(model->embedding()->options().init_std, 0.2);
+  // 336 categorical and 2048 numeric-bucket draws from N(0, 0.2^2).
+  EXPECT_NEAR(model->embedding()->categorical_table.std().item<double>(), 0.2, 0.03);
+  EXPECT_NEAR(model->embedding()->numeric_table.std().item<double>(), 0.2, 0.015);
+}
+
 TEST(ModelBuilderTest, UnknownExpertNamesTheKey) {
   EXPECT_EQ(build_error("{experts: [dense, mlp]}"),
             "model.experts[1] = mlp: unknown expert (registered: dense, cross, polynomial, cnn, "

@@ -27,6 +27,8 @@ struct EmbeddingConfig {
   bool zero_oov = false;
   /// Sparse gradients for the categorical tables (false).
   bool sparse_gradients = false;
+  /// Standard deviation of the tables' normal initialisation (0.01).
+  double init_std = 0.01;
 };
 
 /// `model.gate`: the noisy cosine top-k gate of every SparseMoE layer.
