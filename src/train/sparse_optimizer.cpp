@@ -1,6 +1,7 @@
 #include "adaensemble/train/sparse_optimizer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <c10/util/string_utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -8,6 +9,8 @@
 #include <cmath>
 #include <string>
 #include <vector>
+
+#include "adaensemble/util/cpu_clones.h"
 
 namespace adaensemble::train {
 namespace {
@@ -59,21 +62,115 @@ void step_sparse(std::vector<torch::optim::OptimizerParamGroup>& groups, const U
   }
 }
 
+
+/// The float constants of one Adam step, rounded as torch's tensor ops round
+/// their scalar arguments.
+struct AdamScalars {
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  float sqrt_correction2, eps, neg_step_size, weight_decay;
+};
+
+using StateMap =
+    ska::flat_hash_map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>>;
+
+/// Returns the state of `p`, created (zero moments, step 0) on its first step.
+torch::optim::AdamParamState& adam_state(StateMap& states,
+                                         const at::Tensor& p, bool amsgrad) {
+  auto& slot = states[state_key(p)];
+  if (!slot) {
+    auto fresh = std::make_unique<torch::optim::AdamParamState>();
+    fresh->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
+    fresh->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+    if (amsgrad) fresh->max_exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
+    slot = std::move(fresh);
+  }
+  return static_cast<torch::optim::AdamParamState&>(*slot);
+}
+
+/// Adam's elementwise update of `n` values, in the order of torch's ops:
+/// g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+/// p += -step_size m / (sqrt(v) / sqrt(c2) + eps).
+template <bool kDecay>
+inline __attribute__((always_inline)) void adam_loop(float* __restrict p,
+                                                     const float* __restrict g,
+                                                     float* __restrict m, float* __restrict v,
+                                                     int64_t n, const AdamScalars& s) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float grad = kDecay ? g[i] + s.weight_decay * p[i] : g[i];
+    const float mi = m[i] * s.beta1 + s.one_minus_beta1 * grad;
+    const float vi = v[i] * s.beta2 + s.one_minus_beta2 * (grad * grad);
+    m[i] = mi;
+    v[i] = vi;
+    p[i] += s.neg_step_size * (mi / (std::sqrt(vi) / s.sqrt_correction2 + s.eps));
+  }
+}
+
+ADAENSEMBLE_CPU_CLONES void adam_range(float* p, const float* g, float* m, float* v, int64_t n,
+                                       const AdamScalars& s) {
+  if (s.weight_decay != 0) {
+    adam_loop<true>(p, g, m, v, n, s);
+  } else {
+    adam_loop<false>(p, g, m, v, n, s);
+  }
+}
+
+/// True when one fused pass over raw floats can do the step of `p`.
+bool fusable(const at::Tensor& p, const at::Tensor& grad, const torch::optim::AdamParamState& state,
+             bool amsgrad) {
+  const auto plain = [&](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
+           t.numel() == p.numel();
+  };
+  return !amsgrad && plain(p) && plain(grad) && plain(state.exp_avg()) &&
+         plain(state.exp_avg_sq());
+}
+
+/// One dense Adam step of `p`: a single fused pass over its values, its
+/// gradient and both moments on CPU, or torch's sequence of tensor ops
+/// elsewhere (other devices or dtypes, amsgrad).
+void adam_dense_step(at::Tensor& p, torch::optim::AdamParamState& state,
+                     const torch::optim::AdamOptions& o) {
+  state.step(state.step() + 1);
+  const auto [beta1, beta2] = o.betas();
+  const double correction1 = 1 - std::pow(beta1, static_cast<double>(state.step()));
+  const double correction2 = 1 - std::pow(beta2, static_cast<double>(state.step()));
+  const double step_size = o.lr() / correction1;
+  const at::Tensor& grad = p.grad();
+  if (fusable(p, grad, state, o.amsgrad())) {
+    const AdamScalars s{static_cast<float>(beta1),        static_cast<float>(1 - beta1),
+                        static_cast<float>(beta2),        static_cast<float>(1 - beta2),
+                        static_cast<float>(std::sqrt(correction2)), static_cast<float>(o.eps()),
+                        static_cast<float>(-step_size),   static_cast<float>(o.weight_decay())};
+    float* values = p.data_ptr<float>();
+    const float* g = grad.data_ptr<float>();
+    float* m = state.exp_avg().data_ptr<float>();
+    float* v = state.exp_avg_sq().data_ptr<float>();
+    // Large enough a slice that a thread's share outweighs waking it.
+    constexpr int64_t kGrain = 1 << 15;
+    at::parallel_for(0, p.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      adam_range(values + begin, g + begin, m + begin, v + begin, end - begin, s);
+    });
+    return;
+  }
+  at::Tensor decayed_grad = o.weight_decay() != 0 ? grad.add(p, o.weight_decay()) : grad;
+  state.exp_avg().mul_(beta1).add_(decayed_grad, 1 - beta1);
+  state.exp_avg_sq().mul_(beta2).addcmul_(decayed_grad, decayed_grad, 1 - beta2);
+  at::Tensor second = state.exp_avg_sq();
+  if (o.amsgrad()) {
+    at::maximum_out(state.max_exp_avg_sq(), state.max_exp_avg_sq(), second);
+    second = state.max_exp_avg_sq();
+  }
+  const at::Tensor denom = (second.sqrt() / std::sqrt(correction2)).add_(o.eps());
+  p.addcdiv_(state.exp_avg(), denom, -step_size);
+}
+
 }  // namespace
 
 torch::Tensor RowSparseAdam::step(LossClosure closure) {
   const at::Tensor loss = call_closure(closure);
   step_sparse<torch::optim::AdamOptions>(param_groups_, [&](at::Tensor& p, const Rows& rows,
                                                             const torch::optim::AdamOptions& o) {
-    auto& slot = state_[state_key(p)];
-    if (!slot) {
-      auto fresh = std::make_unique<torch::optim::AdamParamState>();
-      fresh->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
-      fresh->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
-      if (o.amsgrad()) fresh->max_exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
-      slot = std::move(fresh);
-    }
-    auto& state = static_cast<torch::optim::AdamParamState&>(*slot);
+    auto& state = adam_state(state_, p, o.amsgrad());
     state.step(state.step() + 1);
     const auto [beta1, beta2] = o.betas();
     const at::Tensor grad = decayed(p, rows, o.weight_decay());
@@ -93,7 +190,14 @@ torch::Tensor RowSparseAdam::step(LossClosure closure) {
     const at::Tensor denom = (exp_avg_sq.sqrt() / std::sqrt(correction2)).add_(o.eps());
     p.index_add_(0, rows.index, exp_avg.div(denom).mul_(-o.lr() / correction1));
   });
-  torch::optim::Adam::step();
+  at::NoGradGuard no_grad;
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      adam_dense_step(p, adam_state(state_, p, options.amsgrad()), options);
+    }
+  }
   return loss;
 }
 

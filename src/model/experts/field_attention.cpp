@@ -11,16 +11,7 @@
 #include <utility>
 #include <vector>
 
-// The float kernels are compiled once per instruction set and picked at load
-// time (GCC function multi-versioning), so a portable build still runs AVX-512
-// or AVX2 + FMA loops where the CPU has them.
-#if defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__)
-#define ADAENSEMBLE_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ADAENSEMBLE_CPU_CLONES
-#endif
+#include "adaensemble/util/cpu_clones.h"
 
 namespace adaensemble::model::detail {
 namespace {
