@@ -5,15 +5,18 @@
 # joint and bi-level, and logistic regression, all by adaensemble-train from
 # that one config. Prints each best model's test AUC and logloss as a table.
 #
-# Usage: bench/criteo_sample_quality.sh [BUILD_DIR] [OUT_DIR] [--set KEY=VALUE ...]
-# Extra --set arguments apply to every run (e.g. --set model.dropout=0.1).
-# Environment: QUALITY_THREADS (1; the figures do not depend on it, the time
-# does), PYTHON (/usr/bin/python3).
+# Usage: bench/criteo_sample_quality.sh [BUILD_DIR [OUT_DIR]] [--set KEY=VALUE ...]
+# The --set arguments apply to every run (e.g. --set model.dropout=0.2).
+# Environment: QUALITY_THREADS (intra-op threads, 1), PYTHON (/usr/bin/python3).
 set -euo pipefail
-build=$(realpath -m -- "${1:-build}")
-out=$(realpath -m -- "${2:-runs/criteo_sample_quality}")
+positional=()
+while [[ $# -gt 0 && $1 != --* && ${#positional[@]} -lt 2 ]]; do
+  positional+=("$1")
+  shift
+done
+build=$(realpath -m -- "${positional[0]:-build}")
+out=$(realpath -m -- "${positional[1]:-runs/criteo_sample_quality}")
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-shift $(( $# < 2 ? $# : 2 ))
 config=configs/criteo_sample.yaml
 python=${PYTHON:-/usr/bin/python3}
 if [[ ! -f ../shared/data/criteo/criteo_kaggle_head10k.autoint_train_examples.txt ]]; then
@@ -22,17 +25,18 @@ if [[ ! -f ../shared/data/criteo/criteo_kaggle_head10k.autoint_train_examples.tx
 fi
 mkdir -p "$out"
 
-# name, then the --set arguments that make the run.
+# model|mode|the --set arguments that make the run.
 runs=(
-  "paper bilevel|--set model.preset=paper --set train.mode=bilevel"
-  "paper joint|--set model.preset=paper --set train.mode=joint"
-  "reference bilevel|--set model.preset=reference --set train.mode=bilevel"
-  "reference joint|--set model.preset=reference --set train.mode=joint"
-  "logistic regression|--set model.architecture=logistic --set train.mode=joint"
+  "paper|bilevel|--set model.preset=paper"
+  "paper|joint|--set model.preset=paper"
+  "reference|bilevel|--set model.preset=reference"
+  "reference|joint|--set model.preset=reference"
+  "logistic regression|joint|--set model.architecture=logistic"
 )
 for run in "${runs[@]}"; do
-  name=${run%%|*}
-  read -r -a sets <<<"${run#*|}"
+  IFS='|' read -r name mode extra <<<"$run"
+  read -r -a sets <<<"$extra --set train.mode=$mode"
+  name="$name $mode"
   dir="$out/${name// /_}"
   rm -rf -- "$dir"
   echo "== $name" >&2
@@ -44,13 +48,14 @@ done
 import json
 import sys
 
-out, runs = sys.argv[1], [r.split("|")[0] for r in sys.argv[2:]]
+out = sys.argv[1]
 print("| model | mode | best step | test AUC | test logloss |")
 print("|---|---|---|---|---|")
-for name in runs:
-    with open(f"{out}/{name.replace(' ', '_')}.json") as f:
+for run in sys.argv[2:]:
+    model, mode = run.split("|")[:2]
+    with open(f"{out}/{model.replace(' ', '_')}_{mode}.json") as f:
         summary = json.load(f)
-    model, mode = name.rsplit(" ", 1) if name != "logistic regression" else (name, "joint")
     test = summary["test"]
-    print(f"| {model} | {mode} | {summary['best_step']} | {test['auc']:.4f} | {test['logloss']:.4f} |")
+    row = [model, mode, summary["best_step"], f"{test['auc']:.4f}", f"{test['logloss']:.4f}"]
+    print("| " + " | ".join(map(str, row)) + " |")
 PY

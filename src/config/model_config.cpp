@@ -169,7 +169,7 @@ EmbeddingConfig parse_embedding(ConfigNode node, const EmbeddingConfig& preset) 
   out.zero_oov = node.get<bool>("zero_oov", preset.zero_oov);
   out.sparse_gradients = node.get<bool>("sparse_gradients", preset.sparse_gradients);
   out.init_std = node.get<double>("init_std", preset.init_std);
-  check_at_least(node, "init_std", out.init_std, 0);
+  if (!(out.init_std > 0.0)) node.fail("init_std", "must be > 0");
   node.finish();
   return out;
 }

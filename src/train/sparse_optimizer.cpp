@@ -3,10 +3,14 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <c10/util/flat_hash_map.h>
 #include <c10/util/string_utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/autograd/variable.h>
 
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,7 +66,6 @@ void step_sparse(std::vector<torch::optim::OptimizerParamGroup>& groups, const U
   }
 }
 
-
 /// The float constants of one Adam step, rounded as torch's tensor ops round
 /// their scalar arguments.
 struct AdamScalars {
@@ -74,8 +77,7 @@ using StateMap =
     ska::flat_hash_map<std::string, std::unique_ptr<torch::optim::OptimizerParamState>>;
 
 /// Returns the state of `p`, created (zero moments, step 0) on its first step.
-torch::optim::AdamParamState& adam_state(StateMap& states,
-                                         const at::Tensor& p, bool amsgrad) {
+torch::optim::AdamParamState& adam_state(StateMap& states, const at::Tensor& p, bool amsgrad) {
   auto& slot = states[state_key(p)];
   if (!slot) {
     auto fresh = std::make_unique<torch::optim::AdamParamState>();
@@ -87,12 +89,14 @@ torch::optim::AdamParamState& adam_state(StateMap& states,
   return static_cast<torch::optim::AdamParamState&>(*slot);
 }
 
-/// Adam's elementwise update of `n` values, in the order of torch's ops:
-/// g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-/// p += -step_size m / (sqrt(v) / sqrt(c2) + eps).
+/// Adam's elementwise update of `n` values, the operations of torch's Adam in
+/// its order (with d = g + wd p: m = b1 m + (1 - b1) d, v = b2 v + (1 - b2) d^2,
+/// p += -step_size m / (sqrt(v) / sqrt(c2) + eps)); the products associate
+/// differently from torch's kernels, so results differ from torch's in the
+/// last bits. Every operation is one IEEE-rounded float op, none contracted,
+/// so each instruction-set clone and any split over threads give the same bits.
 template <bool kDecay>
-inline __attribute__((always_inline)) void adam_loop(float* __restrict p,
-                                                     const float* __restrict g,
+inline __attribute__((always_inline)) void adam_loop(float* __restrict p, const float* __restrict g,
                                                      float* __restrict m, float* __restrict v,
                                                      int64_t n, const AdamScalars& s) {
   for (int64_t i = 0; i < n; ++i) {
@@ -105,6 +109,7 @@ inline __attribute__((always_inline)) void adam_loop(float* __restrict p,
   }
 }
 
+/// adam_loop over one slice, compiled per instruction set.
 ADAENSEMBLE_CPU_CLONES void adam_range(float* p, const float* g, float* m, float* v, int64_t n,
                                        const AdamScalars& s) {
   if (s.weight_decay != 0) {
@@ -121,13 +126,13 @@ bool fusable(const at::Tensor& p, const at::Tensor& grad, const torch::optim::Ad
     return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() &&
            t.numel() == p.numel();
   };
-  return !amsgrad && plain(p) && plain(grad) && plain(state.exp_avg()) &&
-         plain(state.exp_avg_sq());
+  return !amsgrad && plain(p) && plain(grad) && plain(state.exp_avg()) && plain(state.exp_avg_sq());
 }
 
-/// One dense Adam step of `p`: a single fused pass over its values, its
-/// gradient and both moments on CPU, or torch's sequence of tensor ops
-/// elsewhere (other devices or dtypes, amsgrad).
+/// One dense Adam step of `p`: on contiguous CPU floats without amsgrad, a
+/// single threaded pass over its values, its gradient and both moments where
+/// torch runs eight tensor ops and allocates two temporaries; elsewhere
+/// (other devices or dtypes, amsgrad) torch's sequence of tensor ops.
 void adam_dense_step(at::Tensor& p, torch::optim::AdamParamState& state,
                      const torch::optim::AdamOptions& o) {
   state.step(state.step() + 1);
@@ -137,10 +142,15 @@ void adam_dense_step(at::Tensor& p, torch::optim::AdamParamState& state,
   const double step_size = o.lr() / correction1;
   const at::Tensor& grad = p.grad();
   if (fusable(p, grad, state, o.amsgrad())) {
-    const AdamScalars s{static_cast<float>(beta1),        static_cast<float>(1 - beta1),
-                        static_cast<float>(beta2),        static_cast<float>(1 - beta2),
-                        static_cast<float>(std::sqrt(correction2)), static_cast<float>(o.eps()),
-                        static_cast<float>(-step_size),   static_cast<float>(o.weight_decay())};
+    AdamScalars s;
+    s.beta1 = static_cast<float>(beta1);
+    s.one_minus_beta1 = static_cast<float>(1 - beta1);
+    s.beta2 = static_cast<float>(beta2);
+    s.one_minus_beta2 = static_cast<float>(1 - beta2);
+    s.sqrt_correction2 = static_cast<float>(std::sqrt(correction2));
+    s.eps = static_cast<float>(o.eps());
+    s.neg_step_size = static_cast<float>(-step_size);
+    s.weight_decay = static_cast<float>(o.weight_decay());
     float* values = p.data_ptr<float>();
     const float* g = grad.data_ptr<float>();
     float* m = state.exp_avg().data_ptr<float>();
@@ -150,6 +160,11 @@ void adam_dense_step(at::Tensor& p, torch::optim::AdamParamState& state,
     at::parallel_for(0, p.numel(), kGrain, [&](int64_t begin, int64_t end) {
       adam_range(values + begin, g + begin, m + begin, v + begin, end - begin, s);
     });
+    // Writes through raw pointers bypass the version counter that autograd
+    // checks before using a saved tensor; count them as the in-place ops would.
+    torch::autograd::impl::bump_version(p);
+    torch::autograd::impl::bump_version(state.exp_avg());
+    torch::autograd::impl::bump_version(state.exp_avg_sq());
     return;
   }
   at::Tensor decayed_grad = o.weight_decay() != 0 ? grad.add(p, o.weight_decay()) : grad;

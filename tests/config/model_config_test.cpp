@@ -131,7 +131,7 @@ TEST(ModelConfigTest, BadValuesNameTheirKey) {
       {"{controller: {prior: [1.0, 0.0, 0.0, 0.0]}}",
        "model.controller.prior = [1.0, 0.0, 0.0, 0.0]: every entry must be > 0"},
       {"{embedding_dim: -4}", "model.embedding_dim = -4: must be >= 1"},
-      {"{embedding: {init_std: -0.1}}", "model.embedding.init_std = -0.1: must be >= 0"},
+      {"{embedding: {init_std: 0}}", "model.embedding.init_std = 0: must be > 0"},
       {"{num_layers: 0}", "model.num_layers = 0: must be >= 1"},
       {"{gate: {reduction: -1}}", "model.gate.reduction = -1: must be >= 1"},
       {"{gate: {anneal_steps: -1}}", "model.gate.anneal_steps = -1: must be >= 0"},

@@ -27,7 +27,8 @@ struct EmbeddingConfig {
   bool zero_oov = false;
   /// Sparse gradients for the categorical tables (false).
   bool sparse_gradients = false;
-  /// Standard deviation of the tables' normal initialisation (0.01).
+  /// Standard deviation of the normal initialisation of the tables and of
+  /// the numeric fields' value vectors w_f (0.01).
   double init_std = 0.01;
 };
 

@@ -3,12 +3,11 @@
 // gradient updates only the rows it holds ("lazy" updates: the optimizer
 // state and the weight decay of every other row are left alone), so a step
 // costs in proportion to the rows a batch touches, not to the table size.
-// Dense gradients get the update of the torch optimizer each class extends,
-// and the state is that optimizer's, so checkpoints interchange. Adam's dense
-// step on CPU float tensors is one fused pass over each parameter, its
-// gradient and both moments (torch runs eight tensor ops and allocates two
-// temporaries), equal to torch's to float rounding.
-// step() consumes sparse gradients: they are undefined after it returns.
+// Dense gradients get the update of the torch optimizer each class extends
+// (Adam's in one fused pass on CPU floats, equal to float rounding), and the
+// state is that optimizer's, so checkpoints interchange. step() consumes
+// sparse gradients (undefined after it returns) and uses the intra-op
+// threads; one optimizer is not to be stepped from two threads at once.
 #pragma once
 
 #include <torch/optim/adagrad.h>

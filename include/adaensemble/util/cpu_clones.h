@@ -1,7 +1,7 @@
-// ADAENSEMBLE_CPU_CLONES marks a float kernel to be compiled once per x86-64
-// instruction-set level and picked at load time (GCC function
-// multi-versioning), so a portable build still runs AVX-512 or AVX2 + FMA
-// loops where the CPU has them. Elsewhere it expands to nothing.
+// ADAENSEMBLE_CPU_CLONES (internal to the library's float kernels, not API)
+// compiles a function once per x86-64 level (v4: AVX-512, v3: AVX2 + FMA,
+// baseline) and picks one at load time; GCC 12 on x86-64 Linux is the first
+// to accept those level names in target_clones. Elsewhere it expands to nothing.
 #pragma once
 
 #if defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__) && defined(__x86_64__) && \
