@@ -4,10 +4,12 @@
 
 #include "adaensemble/config/error.h"
 #include "adaensemble/data/inspect.h"
+#include "adaensemble/util/program.h"
 
 int main(int argc, char** argv) {
   using namespace adaensemble;
-  CLI::App app{"adaensemble-data: synthetic data and input inspection"};
+  CLI::App app("Make synthetic data (synth) or summarise input files (inspect).",
+               "adaensemble-data");
   app.require_subcommand(1);
   data::SynthOptions synth;
   std::string out, config, format, file;
@@ -21,12 +23,7 @@ int main(int argc, char** argv) {
   inspect->add_option("--format", format, "built-in format: criteo, avazu, ipinyou")
       ->excludes(config_option);
   inspect->add_option("file", file, "input file (with --format)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? kExitOk : kExitUsageOrConfig;
-  }
-  try {
+  return run_program(app, argc, argv, [&] {
     if (*synth_cmd) {
       std::cout << data::synth_report(out, synth).dump() << std::endl;
     } else if (!config.empty()) {
@@ -36,12 +33,5 @@ int main(int argc, char** argv) {
     } else {
       throw ConfigError("inspect: give --config FILE or --format NAME FILE");
     }
-  } catch (const ConfigError& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return kExitUsageOrConfig;
-  } catch (const std::exception& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return kExitRuntimeFailure;
-  }
-  return kExitOk;
+  });
 }
