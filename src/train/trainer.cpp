@@ -170,8 +170,10 @@ void TrainingLoop::prepare() {
       gate_optimizer_ = make_optimizer(train_.gate_optimizer, groups.gates, {});
     }
   }
-  spdlog::info("model: parameters={} gate_parameters={} embedding_tensors={}", parameter_count,
-               groups.gates.size(), embeddings.size());
+  int64_t gate_count = 0;
+  for (const auto& p : groups.gates) gate_count += p.numel();
+  spdlog::info("model: parameters={} gate_parameters={} ({} tensors) embedding_tables={}",
+               parameter_count, gate_count, groups.gates.size(), embeddings.size());
 
   data::BatchOptions options;
   options.batch_size = train_.batch_size;
