@@ -389,7 +389,7 @@ fs::path decompress(const fs::path& source, const fs::path& cache_dir, const std
 std::string slice_key(const FileSlice& slice, const Schema& schema) {
   std::error_code error;
   if (!fs::is_regular_file(slice.path, error)) {
-    throw ConfigError(slice.path.string() + ": no such file");
+    throw ConfigError(slice.path.string() + ": no such file (check the path)");
   }
   const fs::path canonical = fs::weakly_canonical(slice.path);
   uint64_t key = hash_bytes(canonical.string());
@@ -499,7 +499,7 @@ void build(const FileSlice& slice, const Schema& schema, const BadRowPolicy& pol
   }
   const int64_t data_lines = line - job.header_lines;
   if (data_lines <= 0) {
-    throw DataError(job.file_name + ": empty file (no data rows)");
+    throw DataError(job.file_name + ": empty file (no data rows; check the path)");
   }
   if (slice.end > data_lines || slice.begin >= data_lines) {
     throw DataError(job.file_name + ": rows [" + std::to_string(slice.begin) + ", " +

@@ -172,7 +172,7 @@ void TrainingLoop::prepare() {
   }
   int64_t gate_count = 0;
   for (const auto& p : groups.gates) gate_count += p.numel();
-  spdlog::info("model: parameters={} gate_parameters={} ({} tensors) embedding_tables={}",
+  spdlog::info("model: parameters={} gate_parameters={} gate_tensors={} embedding_tables={}",
                parameter_count, gate_count, groups.gates.size(), embeddings.size());
 
   data::BatchOptions options;

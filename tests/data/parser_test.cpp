@@ -95,7 +95,7 @@ TEST(ParserTest, LabelMustBeZeroOrOne) {
 TEST(ParserTest, EmptyFileIsAnError) {
   TempDir dir;
   EXPECT_EQ(data_error_of([&] { prepare_text(dir, "e.tsv", ""); }),
-            "e.tsv: empty file (no data rows)");
+            "e.tsv: empty file (no data rows; check the path)");
 }
 
 TEST(ParserTest, SkipPolicyCountsBadRowsAndRespectsMaxFraction) {

@@ -177,7 +177,7 @@ TEST(DataProgramTest, ErrorsAreOneLineNamingTheProgram) {
   const CommandResult missing = run_command(program("adaensemble-data") +
                                             " inspect --format criteo /nonexistent/day.tsv 2>&1");
   EXPECT_EQ(missing.status, 2);
-  EXPECT_EQ(missing.out, "adaensemble-data: config error: /nonexistent/day.tsv: no such file\n");
+  EXPECT_EQ(missing.out, "adaensemble-data: config error: /nonexistent/day.tsv: no such file (check the path)\n");
 }
 
 }  // namespace
