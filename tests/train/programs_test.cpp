@@ -172,12 +172,13 @@ TEST(TrainProgramTest, BadDataExitsOneWithFileAndLine) {
 TEST(DataProgramTest, ErrorsAreOneLineNamingTheProgram) {
   const CommandResult none = run_command(program("adaensemble-data") + " 2>&1");
   EXPECT_EQ(none.status, 2);
-  EXPECT_EQ(none.out,
-            "adaensemble-data: A subcommand is required (see adaensemble-data --help)\n");
+  EXPECT_EQ(none.out, "adaensemble-data: A subcommand is required (see adaensemble-data --help)\n");
   const CommandResult missing = run_command(program("adaensemble-data") +
                                             " inspect --format criteo /nonexistent/day.tsv 2>&1");
   EXPECT_EQ(missing.status, 2);
-  EXPECT_EQ(missing.out, "adaensemble-data: config error: /nonexistent/day.tsv: no such file (check the path)\n");
+  EXPECT_EQ(
+      missing.out,
+      "adaensemble-data: config error: /nonexistent/day.tsv: no such file (check the path)\n");
 }
 
 }  // namespace
