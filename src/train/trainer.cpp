@@ -75,6 +75,13 @@ StepLoss compute_loss(const model::ModelOutput& out, const at::Tensor& labels) {
   return loss;
 }
 
+/// The number of values in `tensors`.
+int64_t value_count(const std::vector<at::Tensor>& tensors) {
+  int64_t count = 0;
+  for (const at::Tensor& t : tensors) count += t.numel();
+  return count;
+}
+
 class TrainingLoop {
  public:
   TrainingLoop(const config::RunConfig& config, bool resume)
@@ -155,25 +162,22 @@ void TrainingLoop::prepare() {
 
   model_ = model::build_ctr_model(config_.model, feature_spec_of(data_.schema, data_.vocabulary));
   model_->to(device_);
-  int64_t parameter_count = 0;
-  for (const auto& p : model_->parameters()) parameter_count += p.numel();
 
   const model::ParameterGroups groups = model_->parameter_groups();
   const std::vector<at::Tensor> embeddings = model_->embedding_parameters();
-  const std::vector<at::Tensor> dense_theta = without(groups.model, embeddings);
   theta_parameters_ = groups.model;
   if (train_.mode == "joint") {
     theta_optimizer_ = make_joint_optimizer(train_.optimizer, *model_);
   } else {
-    theta_optimizer_ = make_optimizer(train_.optimizer, dense_theta, embeddings);
+    theta_optimizer_ =
+        make_optimizer(train_.optimizer, without(groups.model, embeddings), embeddings);
     if (!groups.gates.empty()) {
       gate_optimizer_ = make_optimizer(train_.gate_optimizer, groups.gates, {});
     }
   }
-  int64_t gate_count = 0;
-  for (const auto& p : groups.gates) gate_count += p.numel();
   spdlog::info("model: parameters={} gate_parameters={} gate_tensors={} embedding_tables={}",
-               parameter_count, gate_count, groups.gates.size(), embeddings.size());
+               value_count(model_->parameters()), value_count(groups.gates), groups.gates.size(),
+               embeddings.size());
 
   data::BatchOptions options;
   options.batch_size = train_.batch_size;
