@@ -1,9 +1,9 @@
 #include "expert_common.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/init.h>
 
-#include <cmath>
 
 namespace adaensemble::model::detail {
 
@@ -22,7 +22,26 @@ void check_expert_shape(const ExpertShape& shape, const std::string& kind) {
               shape.num_fields, " dim=", shape.embedding_dim);
 }
 
-torch::Tensor gelu(const torch::Tensor& x) { return 0.5 * x * (1.0 + at::erf(x * M_SQRT1_2)); }
+namespace {
+
+// at::gelu both ways (one vectorised pass each), with the incoming gradient
+// made contiguous before the backward kernel sees it.
+struct GeluFunction : public torch::autograd::Function<GeluFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return at::gelu(x);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::Tensor x = ctx->get_saved_variables()[0];
+    return {at::gelu_backward(grads[0].contiguous(), x.contiguous())};
+  }
+};
+
+}  // namespace
+
+torch::Tensor gelu(const torch::Tensor& x) { return GeluFunction::apply(x); }
 
 void init_linear(torch::nn::Linear& linear, double gain) {
   torch::nn::init::xavier_uniform_(linear->weight, gain);
