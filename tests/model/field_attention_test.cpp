@@ -1,35 +1,34 @@
 // The fused CPU attention kernel against at::matmul / at::softmax: values and
-// the gradients of q, k and v, in float and double, for every fused head width
-// and field counts around the kernel's 4-row and 16/8-column blocks.
+// the gradient of the packed [N, F, 3, H, h] queries, keys and values, in
+// float and double, for every fused head width, one and several heads, and
+// field counts around the kernel's 4-row and 16/8-column blocks.
+#include "adaensemble/model/experts/field_attention.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include "adaensemble/model/experts/field_attention.h"
 
 namespace adaensemble::model {
 namespace {
 
 struct Result {
-  torch::Tensor out, dq, dk, dv;
+  torch::Tensor out, grad;
   std::string node;  // name of the autograd node that produced `out`
 };
 
-// Runs `attend` on copies of q, k, v and back-propagates a fixed weighting
-// through a transposed view, so the incoming gradient is not contiguous.
+// Runs `attend` on a copy of qkv and back-propagates a fixed weighting through
+// a transposed view, so the incoming gradient is not contiguous.
 template <typename Fn>
-Result run(Fn attend, const std::array<torch::Tensor, 3>& qkv, const torch::Tensor& weight) {
-  std::array<torch::Tensor, 3> leaves;
-  for (int i = 0; i < 3; ++i) leaves[i] = qkv[i].detach().clone().requires_grad_(true);
-  torch::Tensor out = attend(leaves[0], leaves[1], leaves[2]);
+Result run(Fn attend, const torch::Tensor& qkv, double scale, const torch::Tensor& weight) {
+  const torch::Tensor leaf = qkv.detach().clone().requires_grad_(true);
+  torch::Tensor out = attend(leaf, scale);
   const std::string node = out.grad_fn() ? out.grad_fn()->name() : "";
   (out.transpose(1, 2) * weight.transpose(1, 2)).sum().backward();
-  return {out.detach(), leaves[0].grad(), leaves[1].grad(), leaves[2].grad(), node};
+  return {out.detach(), leaf.grad(), node};
 }
 
 double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
@@ -41,32 +40,46 @@ double relative_diff(const torch::Tensor& got, const torch::Tensor& reference) {
   return max_diff(got, reference) / std::max(1.0, reference.abs().max().item<double>());
 }
 
-void expect_matches_reference(torch::ScalarType type, int64_t items, int64_t fields,
-                              int64_t head_dim, double tolerance) {
-  SCOPED_TRACE("type=" + std::string(c10::toString(type)) + " items=" + std::to_string(items) +
-               " fields=" + std::to_string(fields) + " head_dim=" + std::to_string(head_dim));
+// Queries, keys and values [rows, fields, 3, heads, width] with components of
+// the given size, so the softmax is far from uniform.
+torch::Tensor packed(int64_t rows, int64_t fields, int64_t heads, int64_t width,
+                     torch::ScalarType type = torch::kFloat) {
+  return torch::randn({rows, fields, 3, heads, width}, torch::TensorOptions().dtype(type));
+}
+
+void expect_matches_reference(torch::ScalarType type, int64_t rows, int64_t fields, int64_t heads,
+                              int64_t head_dim, double scale, double tolerance) {
+  SCOPED_TRACE("type=" + std::string(c10::toString(type)) + " rows=" + std::to_string(rows) +
+               " fields=" + std::to_string(fields) + " heads=" + std::to_string(heads) +
+               " head_dim=" + std::to_string(head_dim) + " scale=" + std::to_string(scale));
   torch::manual_seed(3);
-  const auto options = torch::TensorOptions().dtype(type);
-  // Scores spread over several units, so the softmax is far from uniform.
-  const std::array<torch::Tensor, 3> qkv = {torch::randn({items, fields, head_dim}, options),
-                                            torch::randn({items, fields, head_dim}, options),
-                                            torch::randn({items, fields, head_dim}, options)};
-  const torch::Tensor weight = torch::randn({items, fields, head_dim}, options);
-  const Result fused = run(detail::field_attention, qkv, weight);
-  const Result reference = run(detail::field_attention_reference, qkv, weight);
+  const torch::Tensor qkv = packed(rows, fields, heads, head_dim, type);
+  const torch::Tensor weight =
+      torch::randn({rows, fields, heads, head_dim}, torch::TensorOptions().dtype(type));
+  const Result fused = run(detail::field_attention, qkv, scale, weight);
+  const Result reference = run(detail::field_attention_reference, qkv, scale, weight);
   EXPECT_NE(fused.node.find("FieldAttentionFunction"), std::string::npos) << fused.node;
+  EXPECT_EQ(fused.out.sizes(), (std::vector<int64_t>{rows, fields, heads, head_dim}));
   EXPECT_LT(relative_diff(fused.out, reference.out), tolerance);
-  EXPECT_LT(relative_diff(fused.dq, reference.dq), tolerance);
-  EXPECT_LT(relative_diff(fused.dk, reference.dk), tolerance);
-  EXPECT_LT(relative_diff(fused.dv, reference.dv), tolerance);
+  EXPECT_LT(relative_diff(fused.grad, reference.grad), tolerance);
 }
 
 TEST(FieldAttentionTest, MatchesMatmulSoftmaxForEveryFusedWidth) {
   for (const int64_t head_dim : {4, 8, 16, 32}) {
     for (const int64_t fields : {1, 2, 3, 4, 5, 8, 9, 16, 17, 39}) {
-      expect_matches_reference(torch::kDouble, 3, fields, head_dim, 1e-10);
-      expect_matches_reference(torch::kFloat, 3, fields, head_dim, 2e-5);
+      expect_matches_reference(torch::kDouble, 3, fields, 1, head_dim, 1.0, 1e-10);
+      expect_matches_reference(torch::kFloat, 3, fields, 1, head_dim, 1.0, 2e-5);
     }
+  }
+}
+
+TEST(FieldAttentionTest, SeveralHeadsAndAScale) {
+  // Heads interleave within each field's q, k and v; the scale multiplies the
+  // scores (and so reaches the gradients of q and k).
+  for (const int64_t heads : {2, 4}) {
+    expect_matches_reference(torch::kDouble, 5, 39, heads, 8, 0.35, 1e-10);
+    expect_matches_reference(torch::kFloat, 5, 39, heads, 8, 0.35, 2e-5);
+    expect_matches_reference(torch::kFloat, 2, 7, heads, 4, 2.0, 2e-5);
   }
 }
 
@@ -75,74 +88,72 @@ TEST(FieldAttentionTest, ManyItemsAcrossThreads) {
   // how they are split.
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
-  expect_matches_reference(torch::kFloat, 301, 39, 8, 2e-5);
+  expect_matches_reference(torch::kFloat, 75, 39, 4, 8, 0.5, 2e-5);
   at::set_num_threads(3);
-  expect_matches_reference(torch::kFloat, 301, 39, 8, 2e-5);
+  expect_matches_reference(torch::kFloat, 75, 39, 4, 8, 0.5, 2e-5);
   at::set_num_threads(threads);
 }
 
 TEST(FieldAttentionTest, OtherWidthsTakeTheReferencePath) {
-  const torch::Tensor q = torch::randn({2, 5, 3}).requires_grad_(true);
-  const torch::Tensor out = detail::field_attention(q, q, q);
+  const torch::Tensor qkv = packed(2, 5, 2, 3).requires_grad_(true);
+  const torch::Tensor out = detail::field_attention(qkv, 0.5);
   EXPECT_EQ(std::string(out.grad_fn()->name()).find("FieldAttentionFunction"), std::string::npos);
-  EXPECT_TRUE(torch::allclose(out, detail::field_attention_reference(q, q, q)));
+  EXPECT_TRUE(torch::allclose(out, detail::field_attention_reference(qkv, 0.5)));
 }
 
 TEST(FieldAttentionTest, HandComputedTwoFields) {
-  // Head width 4, only the first component non-zero: q = [[1], [0]],
-  // k = [[ln 3], [0]]. Row 0 scores (ln 3, 0) -> weights (3/4, 1/4); row 1
-  // scores (0, 0) -> (1/2, 1/2). v = [[4], [8]] gives 3 + 2 = 5 and 2 + 4 = 6.
-  const auto pad = [](std::vector<float> first) {
-    torch::Tensor t = torch::zeros({1, 2, 4});
-    t.select(2, 0).copy_(torch::tensor(first).view({1, 2}));
-    return t;
-  };
-  const torch::Tensor out = detail::field_attention(
-      pad({1.0f, 0.0f}), pad({static_cast<float>(std::log(3.0)), 0.0f}), pad({4.0f, 8.0f}));
-  EXPECT_NEAR(out[0][0][0].item<float>(), 5.0f, 1e-5);
-  EXPECT_NEAR(out[0][1][0].item<float>(), 6.0f, 1e-5);
-  EXPECT_EQ(out.select(2, 1).abs().max().item<float>(), 0.0f);
+  // One head of width 4, only the first component non-zero: q = [[1], [0]],
+  // k = [[ln 3], [0]] and scale 1/2 on scores doubled by k = 2 ln 3 instead.
+  // Row 0 scores (ln 3, 0) -> weights (3/4, 1/4); row 1 scores (0, 0) ->
+  // (1/2, 1/2). v = [[4], [8]] gives 3 + 2 = 5 and 2 + 4 = 6.
+  torch::Tensor qkv = torch::zeros({1, 2, 3, 1, 4});
+  const auto first = [&](int64_t part) { return qkv.select(2, part).select(2, 0).select(2, 0); };
+  first(0).copy_(torch::tensor({1.0f, 0.0f}).view({1, 2}));
+  first(1).copy_(torch::tensor({static_cast<float>(2.0 * std::log(3.0)), 0.0f}).view({1, 2}));
+  first(2).copy_(torch::tensor({4.0f, 8.0f}).view({1, 2}));
+  const torch::Tensor out = detail::field_attention(qkv, 0.5);
+  EXPECT_NEAR(out[0][0][0][0].item<float>(), 5.0f, 1e-5);
+  EXPECT_NEAR(out[0][1][0][0].item<float>(), 6.0f, 1e-5);
+  EXPECT_EQ(out.select(3, 1).abs().max().item<float>(), 0.0f);
 }
 
 TEST(FieldAttentionTest, ExtremeScoresStayFinite) {
   // Score gaps of 1e4 underflow every weight but the largest; the gradient of
   // a saturated softmax is zero for q and k.
-  torch::Tensor q = torch::zeros({2, 3, 4});
-  torch::Tensor k = torch::zeros({2, 3, 4});
-  torch::Tensor v = torch::zeros({2, 3, 4});
-  q.select(2, 0).fill_(100.0f);
-  k.select(2, 0).copy_(torch::tensor({100.0f, 0.0f, -100.0f}).expand({2, 3}));
-  v.select(2, 0).copy_(torch::tensor({1.0f, 2.0f, 3.0f}).expand({2, 3}));
-  q.requires_grad_(true);
-  k.requires_grad_(true);
-  const torch::Tensor out = detail::field_attention(q, k, v);
-  EXPECT_TRUE(torch::allclose(out.select(2, 0), torch::ones({2, 3})));
+  torch::Tensor qkv = torch::zeros({2, 3, 3, 1, 4});
+  const auto first = [&](int64_t part) { return qkv.select(2, part).select(2, 0).select(2, 0); };
+  first(0).fill_(100.0f);
+  first(1).copy_(torch::tensor({100.0f, 0.0f, -100.0f}).expand({2, 3}));
+  first(2).copy_(torch::tensor({1.0f, 2.0f, 3.0f}).expand({2, 3}));
+  qkv.requires_grad_(true);
+  const torch::Tensor out = detail::field_attention(qkv, 1.0);
+  EXPECT_TRUE(torch::allclose(out.select(3, 0).select(2, 0), torch::ones({2, 3})));
   out.sum().backward();
-  EXPECT_TRUE(torch::isfinite(q.grad()).all().item<bool>());
-  EXPECT_LT(q.grad().abs().max().item<float>(), 1e-6);
-  EXPECT_LT(k.grad().abs().max().item<float>(), 1e-6);
+  const torch::Tensor grad = qkv.grad();
+  EXPECT_TRUE(torch::isfinite(grad).all().item<bool>());
+  EXPECT_LT(grad.select(2, 0).abs().max().item<float>(), 1e-6);
+  EXPECT_LT(grad.select(2, 1).abs().max().item<float>(), 1e-6);
 }
 
-TEST(FieldAttentionTest, NonContiguousInputs) {
+TEST(FieldAttentionTest, NonContiguousInput) {
   torch::manual_seed(5);
-  const torch::Tensor base = torch::randn({4, 8, 6});
-  const torch::Tensor q = base.transpose(1, 2);  // [4, 6, 8], not contiguous
-  const torch::Tensor k = base.flip(2).transpose(1, 2);
-  const torch::Tensor v = base.transpose(1, 2) * 0.5;
-  EXPECT_LT(max_diff(detail::field_attention(q, k, v), detail::field_attention_reference(q, k, v)),
-            2e-5);
+  const torch::Tensor base = torch::randn({4, 2, 3, 8, 6});
+  const torch::Tensor qkv = base.permute({0, 4, 2, 1, 3});  // [4, 6, 3, 2, 8], not contiguous
+  EXPECT_LT(
+      max_diff(detail::field_attention(qkv, 0.7), detail::field_attention_reference(qkv, 0.7)),
+      2e-5);
 }
 
 TEST(FieldAttentionTest, EmptyBatch) {
-  const torch::Tensor empty = torch::zeros({0, 6, 8});
-  EXPECT_EQ(detail::field_attention(empty, empty, empty).sizes(), empty.sizes());
+  const torch::Tensor empty = torch::zeros({0, 6, 3, 2, 8});
+  EXPECT_EQ(detail::field_attention(empty, 1.0).sizes(), (std::vector<int64_t>{0, 6, 2, 8}));
 }
 
 TEST(FieldAttentionTest, SecondDerivativesAreRefused) {
-  const torch::Tensor q = torch::randn({2, 3, 8}).requires_grad_(true);
-  const torch::Tensor out = detail::field_attention(q, q, q).sum();
+  const torch::Tensor qkv = packed(2, 3, 1, 8).requires_grad_(true);
+  const torch::Tensor out = detail::field_attention(qkv, 1.0).sum();
   try {
-    torch::autograd::grad({out}, {q}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    torch::autograd::grad({out}, {qkv}, {}, /*retain_graph=*/true, /*create_graph=*/true);
     FAIL() << "expected an error";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what()).find("field attention: only first derivatives are implemented"),
@@ -150,16 +161,17 @@ TEST(FieldAttentionTest, SecondDerivativesAreRefused) {
   }
 }
 
-TEST(FieldAttentionTest, RejectsMismatchedShapes) {
-  const torch::Tensor q = torch::zeros({2, 3, 4});
-  try {
-    detail::field_attention(q, torch::zeros({2, 3, 5}), q);
-    FAIL() << "expected an error";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "field attention: q, k and v must all be [N, F, h], got [2, 3, 4], [2, 3, 5] "
-                  "and [2, 3, 4]"),
-              std::string::npos);
+TEST(FieldAttentionTest, RejectsOtherShapes) {
+  for (const auto& sizes : {std::vector<int64_t>{2, 3, 4}, std::vector<int64_t>{2, 3, 2, 1, 4}}) {
+    try {
+      detail::field_attention(torch::zeros(sizes), 1.0);
+      FAIL() << "expected an error";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("field attention: qkv must be [N, F, 3, H, h], got " +
+                                           c10::str(c10::IntArrayRef(sizes))),
+                std::string::npos)
+          << e.what();
+    }
   }
 }
 

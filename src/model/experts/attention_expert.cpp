@@ -6,6 +6,7 @@
 
 #include "adaensemble/config/config_node.h"
 #include "adaensemble/model/experts/field_attention.h"
+#include "adaensemble/model/experts/gelu.h"
 #include "expert_common.h"
 
 namespace adaensemble::model {
@@ -58,20 +59,14 @@ torch::Tensor AttentionExpertImpl::forward(const torch::Tensor& x, const torch::
   const int64_t f = shape.num_fields;
   const int64_t heads = options.heads;
   const int64_t h = options.head_dim;
-  // [rows, F, H h] -> [rows, H, F, h].
-  const auto split = [&](const torch::Tensor& t) {
-    return t.view({rows, f, heads, h}).permute({0, 2, 1, 3});
-  };
-  // Scaling q rather than the scores touches F / h times fewer elements.
-  const double scale = 1.0 / std::sqrt(static_cast<double>(h));
-  const torch::Tensor q = split(detail::gelu(query(x)) * scale);
-  const torch::Tensor k = split(detail::gelu(key(x)));
-  const torch::Tensor v = split(detail::gelu(value(x)));
-
-  const auto items = [&](const torch::Tensor& t) { return t.reshape({rows * heads, f, h}); };
-  torch::Tensor mixed = detail::field_attention(items(q), items(k), items(v));  // [rows * H, F, h]
-  mixed = mixed.view({rows, heads, f, h}).permute({0, 2, 1, 3}).reshape({rows, f, heads * h});
-  mixed = merge(mixed);  // [rows, F, D]
+  // One projection for the queries, keys and values of every head, read by
+  // the attention kernel where they lie: [rows, F, 3, H, h].
+  const torch::Tensor weight = at::cat({query->weight, key->weight, value->weight});
+  const torch::Tensor bias = at::cat({query->bias, key->bias, value->bias});
+  const torch::Tensor qkv = detail::gelu(at::linear(x, weight, bias)).view({rows, f, 3, heads, h});
+  const torch::Tensor attended =
+      detail::field_attention(qkv, 1.0 / std::sqrt(static_cast<double>(h)));  // [rows, F, H, h]
+  const torch::Tensor mixed = merge(attended.view({rows, f, heads * h}));     // [rows, F, D]
 
   // Instance norm: statistics over the field axis, per row and channel.
   // Two passes (mean, then mean squared deviation): in float their gradients

@@ -1,9 +1,7 @@
 #include "expert_common.h"
 
 #include <ATen/ATen.h>
-#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/init.h>
-
 
 namespace adaensemble::model::detail {
 
@@ -21,27 +19,6 @@ void check_expert_shape(const ExpertShape& shape, const std::string& kind) {
               " expert: needs at least one field and one embedding dimension, got fields=",
               shape.num_fields, " dim=", shape.embedding_dim);
 }
-
-namespace {
-
-// at::gelu both ways (one vectorised pass each), with the incoming gradient
-// made contiguous before the backward kernel sees it.
-struct GeluFunction : public torch::autograd::Function<GeluFunction> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
-    ctx->save_for_backward({x});
-    return at::gelu(x);
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const torch::Tensor x = ctx->get_saved_variables()[0];
-    return {at::gelu_backward(grads[0].contiguous(), x.contiguous())};
-  }
-};
-
-}  // namespace
-
-torch::Tensor gelu(const torch::Tensor& x) { return GeluFunction::apply(x); }
 
 void init_linear(torch::nn::Linear& linear, double gain) {
   torch::nn::init::xavier_uniform_(linear->weight, gain);

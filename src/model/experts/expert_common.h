@@ -23,13 +23,6 @@ inline torch::Tensor flat_rows(const torch::Tensor& x) {
   return x.reshape({x.size(0), x.size(1) * x.size(2)});
 }
 
-/// The exact (erf) GELU, 0.5 x (1 + erf(x / sqrt 2)): at::gelu's kernels in
-/// an autograd function of its own. The stock backward in Debian's LibTorch
-/// 1.13 reads garbage when the incoming gradient is not contiguous (as after a
-/// permute): zero or 1e30 gradients that differ from run to run; this one
-/// hands the kernel a contiguous copy.
-torch::Tensor gelu(const torch::Tensor& x);
-
 /// Initialises a linear layer: xavier-uniform weight scaled by `gain`, zero bias.
 void init_linear(torch::nn::Linear& linear, double gain);
 
