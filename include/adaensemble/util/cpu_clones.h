@@ -11,3 +11,11 @@
 #else
 #define ADAENSEMBLE_CPU_CLONES
 #endif
+
+// ADAENSEMBLE_INLINE forces a helper inline into each clone that calls it, so
+// that every clone vectorises it for its own instruction set.
+#if defined(__GNUC__)
+#define ADAENSEMBLE_INLINE inline __attribute__((always_inline))
+#else
+#define ADAENSEMBLE_INLINE inline
+#endif

@@ -12,10 +12,36 @@
 #include <vector>
 
 #include "adaensemble/util/cpu_clones.h"
-#include "fast_exp.h"
 
 namespace adaensemble::model::detail {
 namespace {
+
+/// exp(x) for the shifted scores of a softmax (x <= 0), in a form the compiler
+/// vectorises: x = n ln2 + r with |r| <= ln2 / 2, a degree-7 polynomial for
+/// e^r and the exponent bits for 2^n. Relative error about 2e-7. x is
+/// clamped to [-87, 0] (e^-87 is near float's smallest normal); NaN stays NaN.
+ADAENSEMBLE_INLINE float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);  // selects, not branches (no trapping math)
+  // Truncation rounds to nearest here (t <= -0.5); a NaN t becomes -127 so
+  // that the conversion and the shift below stay defined.
+  const float t = x * 1.44269504f - 0.5f;
+  const int n = static_cast<int>(t >= -127.0f ? t : -127.0f);
+  const float nf = static_cast<float>(n);
+  const float r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;  // ln2 split in two parts
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+ADAENSEMBLE_INLINE double exp_nonpositive(double x) { return std::exp(x > 0.0 ? 0.0 : x); }
 
 /// Sizes of one call: N rows of F fields, H heads of width h; an item is one
 /// (row, head) pair.
@@ -29,15 +55,10 @@ struct Dims {
   int64_t width() const { return heads * head_dim; }
 };
 
-// The per-item kernels are forced inline into the multi-versioned entry points
-// below, so each instruction-set clone vectorises them for itself. The head
-// width H is a compile-time constant (its loops unroll into whole vectors);
-// other widths take the unfused path.
-#if defined(__GNUC__)
-#define ADAENSEMBLE_INLINE inline __attribute__((always_inline))
-#else
-#define ADAENSEMBLE_INLINE inline
-#endif
+// The per-item kernels are forced inline (ADAENSEMBLE_INLINE) into the
+// multi-versioned entry points below, so each instruction-set clone vectorises
+// them for itself. The head width H is a compile-time constant (its loops
+// unroll into whole vectors); other widths take the unfused path.
 
 /// Scores are computed kRows rows at a time in blocks of kBlock columns (one
 /// 64-byte vector), the kRows accumulators held in registers; rows of k^T and
@@ -64,13 +85,13 @@ struct Scratch {
   std::vector<T> kt, vt, s, dp;
 };
 
-/// Writes the transpose of x [F, H] (fields `ld` apart) into xt [H, stride]
-/// (padding stays zero).
+/// Writes the transpose of x [F, H] (fields `ld` apart), times `scale`, into
+/// xt [H, stride] (padding stays zero).
 template <typename T, int64_t H>
-ADAENSEMBLE_INLINE void transpose_into(const T* __restrict__ x, int64_t ld, T* __restrict__ xt,
-                                       int64_t f, int64_t stride) {
+ADAENSEMBLE_INLINE void transpose_into(const T* __restrict__ x, int64_t ld, T scale,
+                                       T* __restrict__ xt, int64_t f, int64_t stride) {
   for (int64_t j = 0; j < f; ++j) {
-    for (int64_t d = 0; d < H; ++d) xt[d * stride + j] = x[j * ld + d];
+    for (int64_t d = 0; d < H; ++d) xt[d * stride + j] = scale * x[j * ld + d];
   }
 }
 
@@ -152,8 +173,10 @@ ADAENSEMBLE_INLINE std::pair<T, T> exp_row(T* __restrict__ s, int64_t f, int64_t
 /// One item: out = softmax(scale q k^T) v [F, H] and, per row, the
 /// log-sum-exp of its scores, from which the backward pass recomputes the
 /// softmax (no F x F tensor is ever stored). The fields of q, k and v lie `ld`
-/// apart, those of out `ld_out`. Rows go kRows at a time, so that the weighted
-/// sums of v run kRows independent accumulator chains.
+/// apart, those of out `ld_out`. The scale goes into the transposed k (F H
+/// multiplies, not F F, and no scaled copy of q), which the backward pass
+/// rebuilds alike, so it recomputes the same scores. Rows go kRows at a time,
+/// so that the weighted sums of v run kRows independent accumulator chains.
 template <typename T, int64_t H>
 ADAENSEMBLE_INLINE void attend(const T* __restrict__ q, const T* __restrict__ k,
                                const T* __restrict__ v, int64_t ld, T* __restrict__ out,
@@ -161,10 +184,9 @@ ADAENSEMBLE_INLINE void attend(const T* __restrict__ q, const T* __restrict__ k,
                                int64_t f) {
   const int64_t stride = scratch.stride;
   T* __restrict__ s = scratch.s.data();
-  transpose_into<T, H>(k, ld, scratch.kt.data(), f, stride);
+  transpose_into<T, H>(k, ld, scale, scratch.kt.data(), f, stride);
   for (int64_t i0 = 0; i0 < f; i0 += kRows) {
     rows_times<T, H>(q, ld, i0, f - 1, scratch.kt.data(), s, stride);
-    for (int64_t j = 0; j < kRows * stride; ++j) s[j] *= scale;
     T inv[kRows];
     for (int64_t r = 0; r < kRows; ++r) {
       const auto [max, sum] = exp_row(s + r * stride, f, stride);
@@ -206,8 +228,8 @@ ADAENSEMBLE_INLINE void attend_backward(const T* __restrict__ q, const T* __rest
   const int64_t stride = scratch.stride;
   T* __restrict__ p = scratch.s.data();
   T* __restrict__ dp = scratch.dp.data();
-  transpose_into<T, H>(k, ld, scratch.kt.data(), f, stride);
-  transpose_into<T, H>(v, ld, scratch.vt.data(), f, stride);
+  transpose_into<T, H>(k, ld, scale, scratch.kt.data(), f, stride);
+  transpose_into<T, H>(v, ld, T(1), scratch.vt.data(), f, stride);
   for (int64_t j = 0; j < f; ++j) {
     for (int64_t d = 0; d < H; ++d) dk[j * ld + d] = dv[j * ld + d] = 0;
   }
@@ -225,10 +247,9 @@ ADAENSEMBLE_INLINE void attend_backward(const T* __restrict__ q, const T* __rest
       for (int64_t d = 0; d < H; ++d) dot += gr[r][d] * out[i * ld_out + d];
       T* pr = p + r * stride;
       T* dpr = dp + r * stride;
-      // p (the forward pass's scaled scores, exactly), then ds = scale p (dp -
-      // dot) in place of dp; zero for rows past F.
+      // p, then ds = scale p (dp - dot) in place of dp; zero for rows past F.
       for (int64_t j = 0; j < stride; ++j) {
-        pr[j] = valid * exp_nonpositive(pr[j] * scale - lse[i]);
+        pr[j] = valid * exp_nonpositive(pr[j] - lse[i]);
         dpr[j] = scale * pr[j] * (dpr[j] - dot);
       }
     }
