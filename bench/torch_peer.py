@@ -61,12 +61,25 @@ def linear_flops(fan_in, fan_out, bias=True):
     return 2 * fan_in * fan_out + (fan_out if bias else 0)
 
 
+class _Gelu(torch.autograd.Function):
+    """F.gelu both ways, the incoming gradient made contiguous first: F.gelu's
+    own backward in Debian's torch 1.13 returns wrong gradients when it is not,
+    as for the attention keys (k.transpose). The framework's GELU is the same
+    pair of kernels with the same fix."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return F.gelu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.gelu_backward(grad.contiguous(), x)
+
+
 def gelu(x):
-    """The exact (erf) GELU from elementwise ops. F.gelu's backward in Debian's
-    torch 1.13 returns wrong gradients when the incoming gradient is not
-    contiguous, as it is for the attention keys (k.transpose); the framework
-    composes GELU the same way for the same reason."""
-    return 0.5 * x * (1.0 + torch.erf(x * math.sqrt(0.5)))
+    return _Gelu.apply(x)
 
 
 def flat_rows(x):
