@@ -1,5 +1,5 @@
-// ADAENSEMBLE_CPU_CLONES (internal to the library's float kernels, not API)
-// compiles a function once per x86-64 level (v4: AVX-512, v3: AVX2 + FMA,
+// Two macros for the library's float kernels (internal, not API).
+// ADAENSEMBLE_CPU_CLONES compiles a function once per x86-64 level (v4: AVX-512, v3: AVX2 + FMA,
 // baseline) and picks one at load time; GCC 12 on x86-64 Linux is the first
 // to accept those level names in target_clones. Elsewhere it expands to nothing.
 #pragma once

@@ -55,10 +55,10 @@ struct Dims {
   int64_t width() const { return heads * head_dim; }
 };
 
-// The per-item kernels are forced inline (ADAENSEMBLE_INLINE) into the
-// multi-versioned entry points below, so each instruction-set clone vectorises
-// them for itself. The head width H is a compile-time constant (its loops
-// unroll into whole vectors); other widths take the unfused path.
+// The per-item kernels below are forced inline (ADAENSEMBLE_INLINE) into the
+// multi-versioned entry points at the end, so each instruction-set clone
+// vectorises them for itself. The head width H is a compile-time constant (its
+// loops unroll into whole vectors); other widths take the unfused path.
 
 /// Scores are computed kRows rows at a time in blocks of kBlock columns (one
 /// 64-byte vector), the kRows accumulators held in registers; rows of k^T and

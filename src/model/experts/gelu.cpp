@@ -6,8 +6,9 @@
 namespace adaensemble::model::detail {
 namespace {
 
-// at::gelu's kernels both ways, the incoming gradient made contiguous before
-// the backward kernel sees it.
+// at::gelu's kernels both ways. The backward kernel gets contiguous operands:
+// the incoming gradient is the one it misreads when strided, and the input is
+// made to match it (a no-op for the projections' outputs).
 class GeluFunction : public torch::autograd::Function<GeluFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {

@@ -19,8 +19,8 @@ namespace adaensemble::model::detail {
 /// item (16k of them per call at batch 4096), which made this expert most of
 /// a training step. Any other device, type or width takes at::matmul and
 /// at::softmax. Float results differ from those in the last bits (another
-/// summation order; FMA where the CPU has it).
-/// Requires: qkv.dim() == 5 && qkv.size(2) == 3.
+/// summation order, the scale applied to k before the product, FMA where the
+/// CPU has it). Throws c10::Error unless qkv.dim() == 5 && qkv.size(2) == 3.
 at::Tensor field_attention(const at::Tensor& qkv, double scale);
 
 /// The unfused reference: permutes to [N, H, F, h], then at::matmul,
