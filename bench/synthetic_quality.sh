@@ -71,19 +71,22 @@ train:
 EOF
 }
 
+# The recipe AdaEnsemble and the MLP share: epochs, learning rate, warm-up
+# steps and table decay for `common`, then the start of their `model:`.
+deep_recipe=(6 3e-3 200 1e-4)
+deep_model() { printf 'model:\n  preset: paper\n  embedding: {init_std: 0.03}\n'; }
+
 for model in "${models[@]}"; do
   config="$out/$model.yaml"
   case $model in
     adaensemble)
       # k anneals from 5 to 3 over the first 300 steps (about 230 an epoch).
-      common "$model" "${QUALITY_MODE:-joint}" 6 3e-3 200 1e-4 >"$config"
-      printf 'model:\n  preset: paper\n  embedding: {init_std: 0.03}\n' >>"$config"
-      printf '  gate: {anneal_steps: 300}\n' >>"$config" ;;
+      { common "$model" "${QUALITY_MODE:-joint}" "${deep_recipe[@]}"; deep_model
+        printf '  gate: {anneal_steps: 300}\n'; } >"$config" ;;
     mlp)
-      common "$model" joint 6 3e-3 200 1e-4 >"$config"
-      printf 'model:\n  preset: paper\n  num_layers: 1\n  experts: [dense]\n' >>"$config"
-      printf '  embedding: {init_std: 0.03}\n' >>"$config"
-      printf '  gate: {top_k: 1, anneal_steps: 0}\n  controller: {enabled: false}\n' >>"$config" ;;
+      { common "$model" joint "${deep_recipe[@]}"; deep_model
+        printf '  num_layers: 1\n  experts: [dense]\n'
+        printf '  gate: {top_k: 1, anneal_steps: 0}\n  controller: {enabled: false}\n'; } >"$config" ;;
     logistic)
       # A convex model gets the epochs it needs; early stopping ends it.
       common "$model" joint 10 1e-3 0 0 >"$config"
