@@ -12,14 +12,16 @@
 # the unknown id. AdaEnsemble and the MLP share one optimizer recipe: Adam
 # 3e-3 after a 200-step warm-up, L2 1e-4 on the embedding tables (dense
 # gradients, so every row decays at every step), tables initialised with
-# standard deviation 0.03, up to 6 epochs. Logistic regression keeps Adam
-# 1e-3 without table decay (the best of lr 1e-3 and 3e-3 with table L2 0 and
-# 1e-3, measured at min_count 5) for up to 10 epochs. Each run
+# standard deviation 0.03, up to 6 epochs. Logistic regression trains with
+# Adam 3e-3 and table L2 1e-5, the best validation AUC of lr 1e-3, 3e-3 and
+# 1e-2 by table L2 0, 1e-5 and 1e-4, for up to 10 epochs. Each run
 # evaluates every 50 steps, halves its rates after 2 evaluations without gain
 # and stops after 3.
 # Environment: QUALITY_MODE (AdaEnsemble's train.mode: joint, the default, or
 # bilevel, which costs about 2.3x per step), QUALITY_THREADS (2),
-# PYTHON (/usr/bin/python3).
+# QUALITY_SET (more adaensemble-train arguments for every run, split at
+# spaces, e.g. "--set model.num_layers=1 --set model.gate.top_k=5": the
+# variants in docs/training.md), PYTHON (/usr/bin/python3).
 set -euo pipefail
 build=$(realpath -m -- "${1:-build}")
 data=$(realpath -m -- "${2:-${TMPDIR:-/tmp}/adaensemble-quality-data}")
@@ -36,6 +38,7 @@ for model in "${models[@]}"; do
 done
 threads=${QUALITY_THREADS:-2}
 python=${PYTHON:-/usr/bin/python3}
+read -ra extra <<<"${QUALITY_SET:-}"
 test_rows=200000
 mkdir -p "$out"
 
@@ -89,12 +92,12 @@ for model in "${models[@]}"; do
         printf '  gate: {top_k: 1, anneal_steps: 0}\n  controller: {enabled: false}\n'; } >"$config" ;;
     logistic)
       # A convex model gets the epochs it needs; early stopping ends it.
-      common "$model" joint 10 1e-3 0 0 >"$config"
+      common "$model" joint 10 3e-3 0 1e-5 >"$config"
       printf 'model:\n  architecture: logistic\n' >>"$config" ;;
   esac
   echo "== $model"
   rm -rf -- "${out:?}/$model"
-  "$build/bin/adaensemble-train" --config "$config" --set log_level=warn | tail -1 \
+  "$build/bin/adaensemble-train" --config "$config" --set log_level=warn "${extra[@]}" | tail -1 \
     >"$out/$model.train.json"
 done
 
