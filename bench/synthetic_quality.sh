@@ -20,8 +20,10 @@
 # Environment: QUALITY_MODE (AdaEnsemble's train.mode: joint, the default, or
 # bilevel, which costs about 2.3x per step), QUALITY_THREADS (2),
 # QUALITY_SET (more adaensemble-train arguments for every run, split at
-# spaces, e.g. "--set model.num_layers=1 --set model.gate.top_k=5": the
-# variants in docs/training.md), PYTHON (/usr/bin/python3).
+# spaces, so no spaces inside a value; with model keys name one MODEL, e.g.
+# QUALITY_SET="--set model.num_layers=1 --set model.controller.enabled=false"
+# and MODEL adaensemble: docs/training.md lists the variants run this way),
+# PYTHON (/usr/bin/python3).
 set -euo pipefail
 build=$(realpath -m -- "${1:-build}")
 data=$(realpath -m -- "${2:-${TMPDIR:-/tmp}/adaensemble-quality-data}")
@@ -97,8 +99,8 @@ for model in "${models[@]}"; do
   esac
   echo "== $model"
   rm -rf -- "${out:?}/$model"
-  "$build/bin/adaensemble-train" --config "$config" --set log_level=warn "${extra[@]}" | tail -1 \
-    >"$out/$model.train.json"
+  "$build/bin/adaensemble-train" --config "$config" --set log_level=warn "${extra[@]}" \
+    | tail -1 >"$out/$model.train.json"
 done
 
 "$python" - "$data" "$out" "$test_rows" "${models[@]}" <<'EOF'
